@@ -1,0 +1,14 @@
+"""Learning-rate schedules: one Keras ``LearningRateSchedule`` per decay."""
+
+from .combinators import Chain, Warmup
+from .decays import Constant, CosineDecay, InverseSqrtDecay, LinearDecay, StepDecay
+
+__all__ = [
+    "Chain",
+    "Constant",
+    "CosineDecay",
+    "InverseSqrtDecay",
+    "LinearDecay",
+    "StepDecay",
+    "Warmup",
+]

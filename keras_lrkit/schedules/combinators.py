@@ -1,0 +1,139 @@
+"""Schedules built from schedules: a warmup in front of one, a chain of several."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+from keras import ops
+
+from ._base import (
+    LearningRateSchedule,
+    Schedule,
+    check_increasing,
+    check_positive,
+    check_rate,
+    check_schedule,
+    join,
+)
+
+_register = keras.saving.register_keras_serializable(package="keras_lrkit")
+
+
+@_register
+class Warmup(Schedule):
+    """A linear ramp in front of any schedule, which then runs on its own clock.
+
+        a_t = a_w + (s(0) - a_w) * t / W      for t < W
+        a_t = s(step - W_steps)               for t >= W
+
+    ``s`` is ``schedule``, ``a_w`` the ``initial_learning_rate`` of the ramp and
+    ``W`` the ``warmup`` length. The wrapped schedule starts its own clock when
+    the warmup ends, so ``Warmup(LinearDecay(lr, N - W), W)`` is Hugging Face's
+    ``get_linear_schedule_with_warmup(num_warmup_steps=W,
+    num_training_steps=N)`` and ``Warmup(InverseSqrtDecay(lr, timescale=W), W)``
+    its inverse-sqrt schedule.
+
+    Args:
+        schedule: the LearningRateSchedule that follows the warmup.
+        warmup: ``W`` > 0, the ramp's length, in epochs when ``steps_per_epoch``
+            is given, else steps. (The wrapped schedule keeps its own units.)
+        initial_learning_rate: ``a_w``, where the ramp starts. Default 0.
+        steps_per_epoch: when given, ``warmup`` counts epochs.
+
+    Example:
+
+    >>> from keras_lrkit import Constant, Warmup
+    >>> s = Warmup(Constant(0.1), 10)
+    >>> [round(float(s(t)), 6) for t in (0, 5, 10, 100)]
+    [0.0, 0.05, 0.1, 0.1]
+    """
+
+    def __init__(
+        self,
+        schedule: LearningRateSchedule,
+        warmup: float,
+        *,
+        initial_learning_rate: float = 0.0,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        super().__init__(steps_per_epoch)
+        self.schedule = check_schedule("schedule", schedule)
+        self.warmup = check_positive("warmup", warmup)
+        self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
+
+    def _ramp(self, step: Any) -> Any:
+        warmup_steps = float(self.warmup * self._steps_per_unit)
+        target = ops.cast(self.schedule(0), step.dtype)
+        return self.initial_learning_rate + (target - self.initial_learning_rate) * (
+            step / warmup_steps
+        )
+
+    def _rate_at_step(self, step: Any) -> Any:
+        warmup_steps = float(self.warmup * self._steps_per_unit)
+        return join(step, [warmup_steps], [self._ramp, self.schedule])
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Warmup:
+        config = dict(config)
+        config["schedule"] = cls._deserialize(config["schedule"])
+        return cls(**config)
+
+
+@_register
+class Chain(Schedule):
+    """Several schedules one after another, each on its own clock.
+
+        a_t = s_i(step - b_{i-1})      for b_{i-1} <= t < b_i    (b_{-1} = 0)
+
+    As optax's ``join_schedules`` and torch's ``SequentialLR`` do: schedule
+    ``i`` sees the time since its own start.
+
+    Args:
+        schedules: the LearningRateSchedules, in order (at least one).
+        boundaries: strictly increasing times where the next schedule takes
+            over; ``len(schedules) - 1`` of them.
+        steps_per_epoch: when given, ``boundaries`` count epochs, else steps.
+            (Each schedule keeps its own units.)
+
+    Example: 5 steps at 0.1, then a linear decay to 0 over 10 steps.
+
+    >>> from keras_lrkit import Chain, Constant, LinearDecay
+    >>> s = Chain([Constant(0.1), LinearDecay(0.1, 10)], [5])
+    >>> [round(float(s(t)), 6) for t in (0, 4, 5, 10, 15)]
+    [0.1, 0.1, 0.1, 0.05, 0.0]
+    """
+
+    def __init__(
+        self,
+        schedules: Sequence[LearningRateSchedule],
+        boundaries: Sequence[float],
+        *,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        super().__init__(steps_per_epoch)
+        schedules = list(schedules)
+        if not schedules:
+            raise ValueError(
+                "Argument `schedules` must be a non-empty sequence. "
+                f"Received: schedules={schedules!r}"
+            )
+        self.schedules = [check_schedule("schedules", s) for s in schedules]
+        self.boundaries = check_increasing("boundaries", boundaries, allow_empty=True)
+        if len(self.boundaries) != len(self.schedules) - 1:
+            raise ValueError(
+                "Argument `boundaries` must have len(schedules) - 1 = "
+                f"{len(self.schedules) - 1} entries. Received: boundaries={boundaries!r}"
+            )
+
+    def _rate_at_step(self, step: Any) -> Any:
+        unit = float(self._steps_per_unit)
+        boundaries = [b * unit for b in self.boundaries]
+        return join(step, boundaries, self.schedules)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Chain:
+        config = dict(config)
+        config["schedules"] = [cls._deserialize(s) for s in config["schedules"]]
+        return cls(**config)

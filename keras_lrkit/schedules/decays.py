@@ -1,0 +1,287 @@
+"""The decays of the classic lecture: step, cosine, linear, inverse sqrt, constant."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+from keras import ops
+
+from ._base import (
+    DTYPE,
+    Schedule,
+    _fail,
+    check_increasing,
+    check_positive,
+    check_rate,
+)
+
+_register = keras.saving.register_keras_serializable(package="keras_lrkit")
+
+
+def _check_floor(min_learning_rate: Any, initial_learning_rate: float) -> float:
+    floor = check_rate("min_learning_rate", min_learning_rate)
+    if floor > initial_learning_rate:
+        raise ValueError(
+            "Argument `min_learning_rate` must be <= initial_learning_rate="
+            f"{initial_learning_rate!r}. Received: min_learning_rate={min_learning_rate!r}"
+        )
+    return floor
+
+
+def _interpolate(start: float, end: float, fraction: Any) -> Any:
+    """``start`` at fraction 1, ``end`` at fraction 0."""
+    return end + (start - end) * fraction
+
+
+@_register
+class StepDecay(Schedule):
+    """Multiply (or lower) the rate by a fixed amount at given epochs or steps.
+
+    With ``k(t)`` the number of milestones ``m_i <= t`` (or ``floor(t / every)``
+    with a period):
+
+        a_t = max(min_lr, a_0 * factor ** k(t))        # factor mode
+        a_t = max(min_lr, a_0 - decrement * k(t))      # decrement mode
+
+    ``a_0`` is ``initial_learning_rate`` and ``min_lr`` is
+    ``min_learning_rate``. The decay applies *at* the milestone, as torch's
+    ``MultiStepLR`` and ``StepLR`` do: with ``steps_per_epoch=n`` the new rate
+    is used from the first batch of the milestone epoch. (Keras's
+    ``PiecewiseConstantDecay`` switches one step later, at ``step > boundary``.)
+
+    Args:
+        initial_learning_rate: ``a_0``, the rate before the first milestone.
+        milestones: strictly increasing epochs (or steps) at which to decay.
+        every: a period instead of milestones: decay at every multiple of it.
+            Give exactly one of ``milestones`` and ``every``.
+        factor: the multiplier in (0, 1] applied at each milestone.
+            Default 0.1 (ResNet divides by 10).
+        decrement: when given (>= 0), subtract this at each milestone instead
+            of multiplying by ``factor``.
+        min_learning_rate: absolute floor, never gone below. Default 0.
+        steps_per_epoch: when given, ``milestones`` and ``every`` count epochs;
+            otherwise optimizer steps.
+
+    Example (ResNet: divide by 10 at epochs 30, 60 and 90):
+
+    >>> from keras_lrkit import StepDecay
+    >>> s = StepDecay(0.1, [30, 60, 90], steps_per_epoch=100)
+    >>> [round(float(s(e * 100)), 6) for e in (0, 29, 30, 59, 60, 90, 200)]
+    [0.1, 0.1, 0.01, 0.01, 0.001, 0.0001, 0.0001]
+    >>> round(float(s(2999)), 6), round(float(s(3000)), 6)  # last batch of 29, first of 30
+    (0.1, 0.01)
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        milestones: Sequence[float] | None = None,
+        *,
+        every: float | None = None,
+        factor: float = 0.1,
+        decrement: float | None = None,
+        min_learning_rate: float = 0.0,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        super().__init__(steps_per_epoch)
+        self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
+        if (milestones is None) == (every is None):
+            raise ValueError(
+                "Exactly one of `milestones` and `every` must be given. "
+                f"Received: milestones={milestones!r}, every={every!r}"
+            )
+        self.milestones = None if milestones is None else check_increasing("milestones", milestones)
+        self.every = None if every is None else check_positive("every", every)
+        if (
+            isinstance(factor, bool)
+            or not isinstance(factor, (int, float))
+            or not (0 < factor <= 1)
+        ):
+            raise _fail("factor", "in (0, 1]", factor)
+        self.factor = float(factor)
+        if decrement is not None:
+            decrement = check_rate("decrement", decrement)
+        self.decrement = decrement
+        self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
+
+    def _decays_reached(self, step: Any) -> Any:
+        """k: how many decays have happened by ``step`` (in steps)."""
+        unit = float(self._steps_per_unit)
+        if self.every is not None:
+            return ops.floor(step / (self.every * unit))
+        boundaries = ops.convert_to_tensor([m * unit for m in self.milestones], dtype=DTYPE)
+        reached = ops.expand_dims(step, -1) >= boundaries
+        return ops.sum(ops.cast(reached, DTYPE), axis=-1)
+
+    def _rate_at_step(self, step: Any) -> Any:
+        # Compares steps with milestones scaled to steps, so the switch lands
+        # exactly on the first batch of a milestone epoch.
+        k = self._decays_reached(step)
+        if self.decrement is not None:
+            rate = self.initial_learning_rate - self.decrement * k
+        else:
+            rate = self.initial_learning_rate * ops.power(self.factor, k)
+        return ops.maximum(rate, self.min_learning_rate)
+
+
+@_register
+class CosineDecay(Schedule):
+    """Half a cosine period from the initial rate down to the floor.
+
+        a_t = min_lr + (a_0 - min_lr) * (1 + cos(pi * min(t, T) / T)) / 2
+
+    ``a_0`` at ``t = 0``, ``min_lr`` at ``t = T`` (``total``), and held there
+    afterwards: it never rises again (torch's ``CosineAnnealingLR`` would).
+    Equal to Keras's ``CosineDecay(a_0, T, alpha=min_lr / a_0)`` and to
+    Hugging Face's cosine schedule (after any warmup).
+
+    Args:
+        initial_learning_rate: ``a_0``.
+        total: ``T``, the length of the decay, in epochs or steps.
+        min_learning_rate: absolute floor reached at ``T``. Default 0.
+        steps_per_epoch: when given, ``total`` counts epochs and ``t`` moves
+            smoothly inside an epoch (``t = step / steps_per_epoch``).
+
+    Example:
+
+    >>> from keras_lrkit import CosineDecay
+    >>> s = CosineDecay(0.1, 100)
+    >>> [round(float(s(t)), 6) for t in (0, 50, 100, 150)]
+    [0.1, 0.05, 0.0, 0.0]
+
+    Reference: Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with
+    Warm Restarts (2017).
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        total: float,
+        *,
+        min_learning_rate: float = 0.0,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        super().__init__(steps_per_epoch)
+        self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
+        self.total = check_positive("total", total)
+        self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
+
+    def _rate(self, t: Any) -> Any:
+        progress = ops.minimum(t, self.total) / self.total
+        fraction = 0.5 * (1.0 + ops.cos(math.pi * progress))
+        return _interpolate(self.initial_learning_rate, self.min_learning_rate, fraction)
+
+
+@_register
+class LinearDecay(Schedule):
+    """A straight line from the initial rate down to the floor.
+
+        a_t = min_lr + (a_0 - min_lr) * (1 - min(t, T) / T)
+
+    Held at ``min_lr`` after ``T``. Equal to torch's ``LinearLR`` (from factor
+    1 to ``min_lr / a_0``), Keras's ``PolynomialDecay`` with ``power=1``, and
+    Hugging Face's linear schedule (after any warmup).
+
+    Args:
+        initial_learning_rate: ``a_0``.
+        total: ``T``, the length of the decay, in epochs or steps.
+        min_learning_rate: absolute floor reached at ``T``. Default 0.
+        steps_per_epoch: when given, ``total`` counts epochs.
+
+    Example:
+
+    >>> from keras_lrkit import LinearDecay
+    >>> s = LinearDecay(0.1, 10)
+    >>> [round(float(s(t)), 6) for t in (0, 5, 10, 20)]
+    [0.1, 0.05, 0.0, 0.0]
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        total: float,
+        *,
+        min_learning_rate: float = 0.0,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        super().__init__(steps_per_epoch)
+        self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
+        self.total = check_positive("total", total)
+        self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
+
+    def _rate(self, t: Any) -> Any:
+        fraction = 1.0 - ops.minimum(t, self.total) / self.total
+        return _interpolate(self.initial_learning_rate, self.min_learning_rate, fraction)
+
+
+@_register
+class InverseSqrtDecay(Schedule):
+    """Decay proportional to one over the square root of time.
+
+        a_t = a_0 * sqrt(tau / (t + tau))
+
+    ``a_0`` at ``t = 0``, then proportional to ``1 / sqrt(t)``; ``tau``
+    (``timescale``) sets how soon the decay bites. Wrapped in
+    ``Warmup(..., warmup=W)`` with ``timescale=W`` it is the Transformer /
+    Hugging Face inverse-sqrt schedule.
+
+    Args:
+        initial_learning_rate: ``a_0``.
+        timescale: ``tau`` > 0, in epochs or steps. Default 1.
+        steps_per_epoch: when given, ``timescale`` counts epochs.
+
+    Example:
+
+    >>> from keras_lrkit import InverseSqrtDecay
+    >>> s = InverseSqrtDecay(0.1, timescale=100)
+    >>> [round(float(s(t)), 6) for t in (0, 300, 9900)]
+    [0.1, 0.05, 0.01]
+
+    Reference: Vaswani et al., Attention Is All You Need (2017), section 5.3.
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        *,
+        timescale: float = 1,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        super().__init__(steps_per_epoch)
+        self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
+        self.timescale = check_positive("timescale", timescale)
+
+    def _rate(self, t: Any) -> Any:
+        tau = float(self.timescale)
+        return self.initial_learning_rate * ops.sqrt(tau / (ops.maximum(t, 0.0) + tau))
+
+
+@_register
+class Constant(Schedule):
+    """The same rate at every step: ``a_t = a``.
+
+    Useful in ``Chain`` and ``Warmup``, and to compare against a decay with
+    the same code path. (A plain float ``learning_rate`` does the same in an
+    optimizer.)
+
+    Args:
+        learning_rate: ``a``.
+        steps_per_epoch: only used to label plots in epochs.
+
+    Example:
+
+    >>> from keras_lrkit import Constant
+    >>> s = Constant(0.01)
+    >>> [round(float(s(t)), 6) for t in (0, 10**6)]
+    [0.01, 0.01]
+    """
+
+    def __init__(self, learning_rate: float, *, steps_per_epoch: int | None = None) -> None:
+        super().__init__(steps_per_epoch)
+        self.learning_rate = check_rate("learning_rate", learning_rate)
+
+    def _rate(self, t: Any) -> Any:
+        return ops.zeros_like(t) + self.learning_rate

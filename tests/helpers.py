@@ -1,0 +1,34 @@
+"""Helpers shared by the tests (fixtures live in conftest.py)."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+
+BACKEND = keras.backend.backend()
+
+
+def requires_tensorflow(reason: str):
+    """Skip under the JAX and PyTorch backends, saying why."""
+    return pytest.mark.skipif(BACKEND != "tensorflow", reason=f"TensorFlow-only: {reason}")
+
+
+def tiny_regression_data(n: int = 64, features: int = 4, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(n, features)).astype("float32")
+    w = rng.normal(size=(features, 1)).astype("float32")
+    y = (x @ w + 0.1 * rng.normal(size=(n, 1))).astype("float32")
+    return x, y
+
+
+def tiny_model(features: int = 4, optimizer=None, **compile_kwargs):
+    model = keras.Sequential(
+        [
+            keras.Input((features,)),
+            keras.layers.Dense(8, activation="relu"),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(optimizer=optimizer or keras.optimizers.SGD(0.01), loss="mse", **compile_kwargs)
+    return model
