@@ -1,5 +1,7 @@
 """keras_lrkit: which learning rate, when, and when to stop, for Keras 3."""
 
+from .callbacks import EarlyStoppingWithBestRestore, HistoryPlotter, LearningRateLogger
+from .plotting import plot_history, plot_schedule
 from .schedules import (
     Chain,
     Constant,
@@ -16,8 +18,13 @@ __all__ = [
     "Chain",
     "Constant",
     "CosineDecay",
+    "EarlyStoppingWithBestRestore",
+    "HistoryPlotter",
     "InverseSqrtDecay",
+    "LearningRateLogger",
     "LinearDecay",
     "StepDecay",
     "Warmup",
+    "plot_history",
+    "plot_schedule",
 ]

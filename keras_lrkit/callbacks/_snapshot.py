@@ -1,0 +1,147 @@
+"""One on-device copy of a model's weights, taken and put back in one compiled call.
+
+Keras's own EarlyStopping copies every weight to host memory (``get_weights``)
+and back (``set_weights``), one variable at a time. Here the copy stays on the
+device that holds the variables, in a single compiled program per direction:
+
+- TensorFlow: backup ``tf.Variable``s made once (mirrored under a
+  tf.distribute strategy), filled by one ``tf.function`` of ``assign``s.
+- JAX: one jitted tree copy; on an accelerator the previous backup's buffers
+  are donated, so the copy lands in place and memory holds one backup.
+- PyTorch: backup tensors made once, filled with ``torch._foreach_copy_``.
+- Any other backend: ``get_weights`` / ``set_weights``.
+
+Every path copies bits exactly: a restore gives back bit-identical weights.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+import numpy as np
+
+
+class WeightSnapshot:
+    """Holds one copy of ``variables``; ``capture()`` overwrites it, ``restore()`` puts it back."""
+
+    def __init__(self, variables: Sequence[Any]) -> None:
+        self.variables = list(variables)
+        self.captured = False
+        backend = keras.backend.backend()
+        impl = {"tensorflow": _TensorFlowCopy, "jax": _JaxCopy, "torch": _TorchCopy}
+        self._impl = impl.get(backend, _HostCopy)(self.variables)
+
+    def capture(self) -> None:
+        self._impl.capture()
+        self.captured = True
+
+    def restore(self) -> None:
+        if not self.captured:
+            raise RuntimeError("restore() before any capture()")
+        self._impl.restore()
+
+    @property
+    def nbytes(self) -> int:
+        """Bytes of the weights, and so of the one backup."""
+        return sum(_nbytes(v) for v in self.variables)
+
+
+def _nbytes(variable: Any) -> int:
+    name = keras.backend.standardize_dtype(variable.dtype)
+    itemsize = 2 if name == "bfloat16" else np.dtype(name).itemsize
+    return math.prod(int(d) for d in variable.shape) * itemsize
+
+
+class _TensorFlowCopy:
+    def __init__(self, variables: list[Any]) -> None:
+        import tensorflow as tf
+
+        self._model_vars = [getattr(v, "value", v) for v in variables]
+        strategy = tf.distribute.get_strategy()
+        with strategy.scope():
+            self._backup = [
+                tf.Variable(v.read_value(), trainable=False, name="lrkit_best")
+                for v in self._model_vars
+            ]
+
+        @tf.function(autograph=False)
+        def copy(dst: list[Any], src: list[Any]) -> None:
+            for d, s in zip(dst, src):
+                d.assign(s)
+
+        self._copy = copy
+
+    def capture(self) -> None:
+        self._copy(self._backup, self._model_vars)
+
+    def restore(self) -> None:
+        self._copy(self._model_vars, self._backup)
+
+
+class _JaxCopy:
+    def __init__(self, variables: list[Any]) -> None:
+        import jax
+        import jax.numpy as jnp
+
+        self._variables = variables
+        self._backup = None
+
+        def copy(values: list[Any]) -> list[Any]:
+            return [jnp.copy(v) for v in values]
+
+        def copy_into(old: list[Any], values: list[Any]) -> list[Any]:
+            del old  # donated: XLA writes the copy into its buffers
+            return [jnp.copy(v) for v in values]
+
+        self._copy = jax.jit(copy)
+        on_cpu = all(d.platform == "cpu" for d in jax.devices())
+        # CPU buffers cannot be donated; elsewhere donation makes the copy in place.
+        self._copy_into = None if on_cpu else jax.jit(copy_into, donate_argnums=0)
+
+    def capture(self) -> None:
+        values = [v.value for v in self._variables]
+        if self._backup is None or self._copy_into is None:
+            self._backup = self._copy(values)
+        else:
+            self._backup = self._copy_into(self._backup, values)
+
+    def restore(self) -> None:
+        # A fresh copy: later training donates the model's buffers, never the backup's.
+        for variable, value in zip(self._variables, self._copy(self._backup)):
+            variable.assign(value)
+
+
+class _TorchCopy:
+    def __init__(self, variables: list[Any]) -> None:
+        import torch
+
+        self._torch = torch
+        self._variables = variables
+        with torch.no_grad():
+            self._backup = [torch.empty_like(v.value) for v in variables]
+
+    def _copy(self, dst: list[Any], src: list[Any]) -> None:
+        with self._torch.no_grad():
+            self._torch._foreach_copy_(dst, src)
+
+    def capture(self) -> None:
+        self._copy(self._backup, [v.value for v in self._variables])
+
+    def restore(self) -> None:
+        self._copy([v.value for v in self._variables], self._backup)
+
+
+class _HostCopy:
+    def __init__(self, variables: list[Any]) -> None:
+        self._variables = variables
+        self._backup: list[Any] = []
+
+    def capture(self) -> None:
+        self._backup = [keras.ops.convert_to_numpy(v).copy() for v in self._variables]
+
+    def restore(self) -> None:
+        for variable, value in zip(self._variables, self._backup):
+            variable.assign(value)

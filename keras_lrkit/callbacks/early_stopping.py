@@ -1,0 +1,294 @@
+"""EarlyStoppingWithBestRestore: stop when the monitored value stops improving, keep the best weights."""
+
+from __future__ import annotations
+
+import math
+import numbers
+import os
+import warnings
+import weakref
+from typing import Any
+
+import keras
+
+from .._io import atomic_write, is_chief, say
+from .._metrics import direction_from_name
+from ._snapshot import WeightSnapshot
+
+# The EarlyStoppingWithBestRestore currently training each model, so that a
+# HistoryPlotter in the same fit can mark its best and stop epochs.
+_ACTIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def active_early_stopping(model: Any) -> EarlyStoppingWithBestRestore | None:
+    try:
+        return _ACTIVE.get(model)
+    except TypeError:  # an unhashable stand-in model
+        return None
+
+
+def _direction_from_compiled_metrics(model: Any, monitor: str) -> str | None:
+    name = monitor[4:] if monitor.startswith("val_") else monitor
+    metrics = []
+    for m in getattr(model, "metrics", []) or []:
+        metrics.extend(getattr(m, "metrics", []) if m.name == "compile_metrics" else [m])
+    for m in metrics:
+        if m.name == name and getattr(m, "_direction", None) in ("up", "down"):
+            return "max" if m._direction == "up" else "min"
+    return None
+
+
+def _check(name: str, value: Any, ok: bool, requirement: str) -> None:
+    if not ok:
+        raise ValueError(f"Argument `{name}` must be {requirement}. Received: {name}={value!r}")
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def _is_real(value: Any) -> bool:
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@keras.saving.register_keras_serializable(package="keras_lrkit")
+class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
+    """Stop training when the monitored value stops improving, and always restore the best weights.
+
+    The rule, in one sentence: an epoch *improves* when its value is better
+    than the best so far by more than ``min_delta`` (and, with ``baseline``,
+    also better than the baseline); training stops at the end of the first
+    epoch at which ``max(patience, 1)`` consecutive epochs have not improved.
+    So ``patience=0`` and ``patience=1`` both stop at the first epoch without
+    improvement, ``patience=2`` at the second in a row, and so on. Epochs before
+    ``start_from_epoch`` are ignored.
+
+    The best epoch is the one with the best value seen (beyond ``min_delta``),
+    whether or not it beat the baseline. When training ends, however it ended
+    (this callback, the last epoch, another callback setting
+    ``model.stop_training``, a non-finite value), the model's weights are set
+    back to their values at the end of the best epoch, bit for bit. The copy is
+    kept on the device that holds the variables (one backup, overwritten at each
+    improvement), never round-tripped through host memory where the backend
+    allows.
+
+    After ``fit``, the callback holds ``best``, ``best_epoch``,
+    ``stopped_epoch`` (None when this callback did not stop training) and
+    ``stop_reason``: "patience", "baseline" (stopped before the baseline was
+    ever beaten), "non_finite", or None.
+
+    Args:
+        monitor: the log key to watch, e.g. "val_loss" or "val_accuracy".
+        mode: "min", "max" or "auto". Auto minimizes loss- and error-like names
+            and maximizes accuracy-, auc-, precision-, recall- and f1-like
+            names; a compiled Keras metric's own direction wins where it has
+            one; a name it cannot judge raises ValueError asking for ``mode``.
+        patience: epochs without improvement to wait (0 and 1 are the same).
+        min_delta: how much better than the best a value must be (>= 0).
+        baseline: a value an epoch must also beat to count as improving.
+        start_from_epoch: the first epoch that is watched.
+        restore_best_weights: set the best weights back at the end (default).
+        check_finite: stop at once on a NaN or inf value. A non-finite value
+            never counts as an improvement either way.
+        strict: a ``monitor`` key missing from an epoch's logs raises ValueError
+            listing the keys there (Keras only warns, and training silently never
+            stops). With ``strict=False`` it warns once and the epoch is skipped.
+            (With ``validation_freq > 1`` the ``val_`` keys are absent on some
+            epochs: use ``strict=False``.)
+        checkpoint_path: also write the best weights to this ``.weights.h5``
+            file at each improvement, atomically, so a crash loses nothing.
+            Under distributed training only the chief writes it.
+        verbose: 1 prints why training stopped and which epoch was restored.
+
+    Example:
+
+    >>> from keras_lrkit import EarlyStoppingWithBestRestore
+    >>> stop = EarlyStoppingWithBestRestore("val_loss", patience=3)
+    >>> stop.patience, stop.mode
+    (3, 'auto')
+    """
+
+    def __init__(
+        self,
+        monitor: str = "val_loss",
+        *,
+        mode: str = "auto",
+        patience: int = 0,
+        min_delta: float = 0.0,
+        baseline: float | None = None,
+        start_from_epoch: int = 0,
+        restore_best_weights: bool = True,
+        check_finite: bool = True,
+        strict: bool = True,
+        checkpoint_path: str | os.PathLike | None = None,
+        verbose: int = 0,
+    ) -> None:
+        super().__init__()
+        _check("monitor", monitor, isinstance(monitor, str) and monitor != "", "a non-empty str")
+        _check("mode", mode, mode in ("auto", "min", "max"), 'one of "auto", "min", "max"')
+        _check("patience", patience, _is_int(patience) and patience >= 0, "an int >= 0")
+        _check(
+            "min_delta", min_delta, _is_real(min_delta) and min_delta >= 0, "a finite float >= 0"
+        )
+        _check(
+            "baseline", baseline, baseline is None or _is_real(baseline), "None or a finite float"
+        )
+        _check(
+            "start_from_epoch",
+            start_from_epoch,
+            _is_int(start_from_epoch) and start_from_epoch >= 0,
+            "an int >= 0",
+        )
+        for flag, value in [
+            ("restore_best_weights", restore_best_weights),
+            ("check_finite", check_finite),
+            ("strict", strict),
+        ]:
+            _check(flag, value, isinstance(value, bool), "a bool")
+        if checkpoint_path is not None:
+            _check(
+                "checkpoint_path",
+                checkpoint_path,
+                isinstance(checkpoint_path, (str, os.PathLike))
+                and os.fspath(checkpoint_path).endswith(".weights.h5"),
+                'None or a path ending in ".weights.h5"',
+            )
+        _check("verbose", verbose, _is_int(verbose), "an int")
+        self.monitor = monitor
+        self.mode = mode
+        self.patience = int(patience)
+        self.min_delta = float(min_delta)
+        self.baseline = None if baseline is None else float(baseline)
+        self.start_from_epoch = int(start_from_epoch)
+        self.restore_best_weights = restore_best_weights
+        self.check_finite = check_finite
+        self.strict = strict
+        self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
+        self.verbose = int(verbose)
+        self._reset()
+
+    def _reset(self) -> None:
+        self.direction = self.mode if self.mode != "auto" else None
+        self.best: float | None = None
+        self.best_epoch: int | None = None
+        self.stopped_epoch: int | None = None
+        self.stop_reason: str | None = None
+        self.wait = 0
+        self._baseline_beaten = False
+        self._warned_missing = False
+        self._snapshot: WeightSnapshot | None = None
+
+    # --- the decision ---------------------------------------------------------
+
+    def _better(self, value: float, reference: float) -> bool:
+        if self.direction == "min":
+            return value < reference - self.min_delta
+        return value > reference + self.min_delta
+
+    def _resolve_direction(self) -> None:
+        if self.direction is not None:
+            return
+        compiled = _direction_from_compiled_metrics(self.model, self.monitor)
+        self.direction = compiled or direction_from_name(self.monitor)
+        if self.direction is None:
+            raise ValueError(
+                f"EarlyStoppingWithBestRestore cannot tell whether `{self.monitor}` should go up "
+                f'or down. Pass mode="min" or mode="max". Received: monitor={self.monitor!r}'
+            )
+
+    def _monitored_value(self, logs: dict | None) -> float | None:
+        logs = logs or {}
+        if self.monitor in logs:
+            return float(keras.ops.convert_to_numpy(logs[self.monitor]))
+        message = (
+            f"EarlyStoppingWithBestRestore is monitoring `{self.monitor}`, which is not in "
+            f"this epoch's logs. Available keys: {sorted(logs)}."
+        )
+        if self.strict:
+            raise ValueError(
+                message + " Pass the right `monitor`, or strict=False to skip such epochs."
+            )
+        if not self._warned_missing:
+            warnings.warn(message + " Epochs without it are skipped.", stacklevel=2)
+            self._warned_missing = True
+        return None
+
+    def _stop(self, epoch: int, reason: str) -> None:
+        self.stopped_epoch = epoch
+        self.stop_reason = reason
+        self.model.stop_training = True
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if epoch < self.start_from_epoch:
+            return
+        value = self._monitored_value(logs)
+        if value is None:
+            return
+        self._resolve_direction()
+        finite = math.isfinite(value)
+        improved = finite and (self.best is None or self._better(value, self.best))
+        if improved:
+            self.best, self.best_epoch = value, epoch
+            self._record_best()
+        if improved and (self.baseline is None or self._better(value, self.baseline)):
+            self._baseline_beaten = True
+            self.wait = 0
+        else:
+            self.wait += 1
+        if not finite and self.check_finite:
+            self._stop(epoch, "non_finite")
+        elif self.wait >= max(self.patience, 1):
+            beaten = self.baseline is None or self._baseline_beaten
+            self._stop(epoch, "patience" if beaten else "baseline")
+
+    # --- the weights ----------------------------------------------------------
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self._reset()
+        if self.restore_best_weights:
+            self._snapshot = WeightSnapshot(self.model.weights)
+        try:
+            _ACTIVE[self.model] = self
+        except TypeError:
+            pass
+
+    def _record_best(self) -> None:
+        if self._snapshot is not None:
+            self._snapshot.capture()
+        if self.checkpoint_path is not None and is_chief():
+            try:
+                atomic_write(self.checkpoint_path, self.model.save_weights)
+            except Exception as error:  # a failed write never stops training
+                warnings.warn(
+                    f"Could not write the best weights to {self.checkpoint_path!r}: {error}",
+                    stacklevel=2,
+                )
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        restored = self._snapshot is not None and self._snapshot.captured
+        if restored:
+            self._snapshot.restore()
+        if self.verbose:
+            if self.stop_reason is not None:
+                say(
+                    f"Epoch {self.stopped_epoch + 1}: early stopping ({self.stop_reason}); "
+                    f"best {self.monitor} = {self.best:.6g} at epoch {self.best_epoch + 1}."
+                )
+            if restored:
+                say(f"Restored the model weights from the end of epoch {self.best_epoch + 1}.")
+        self._snapshot = None  # frees the backup
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "monitor": self.monitor,
+            "mode": self.mode,
+            "patience": self.patience,
+            "min_delta": self.min_delta,
+            "baseline": self.baseline,
+            "start_from_epoch": self.start_from_epoch,
+            "restore_best_weights": self.restore_best_weights,
+            "check_finite": self.check_finite,
+            "strict": self.strict,
+            "checkpoint_path": self.checkpoint_path,
+            "verbose": self.verbose,
+        }

@@ -1,0 +1,294 @@
+"""HistoryPlotter: live training curves, drawn off the training thread."""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+import sys
+import threading
+import warnings
+from collections.abc import Sequence
+from typing import Any
+
+import keras
+
+from .._io import atomic_write, is_chief
+from ..plotting import figure_png, learning_rate_key, new_figure, plot_history
+from .early_stopping import active_early_stopping
+from .lr_logger import iterations, learning_rate_at
+
+
+def _in_notebook() -> bool:
+    shell = sys.modules.get("IPython")
+    ip = shell.get_ipython() if shell is not None and hasattr(shell, "get_ipython") else None
+    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+
+
+class _Drawer:
+    """A background thread that owns one Figure and draws the newest request.
+
+    ``submit`` never waits for matplotlib: it drops the request in a one-slot
+    mailbox (replacing any request still waiting) and returns. ``close`` waits
+    until the last request is drawn.
+    """
+
+    def __init__(self, draw: Any) -> None:
+        self._draw = draw
+        self._pending: Any = None
+        self._closing = False
+        self._wake = threading.Condition()
+        self._thread = threading.Thread(target=self._run, name="lrkit-plotter", daemon=True)
+        self._thread.start()
+
+    def submit(self, request: Any) -> None:
+        with self._wake:
+            self._pending = request
+            self._wake.notify()
+
+    def close(self) -> None:
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+        self._thread.join()
+
+    def _run(self) -> None:
+        while True:
+            with self._wake:
+                while self._pending is None and not self._closing:
+                    self._wake.wait()
+                request, self._pending = self._pending, None
+                if request is None:
+                    return
+            self._draw(request)
+
+
+@keras.saving.register_keras_serializable(package="keras_lrkit")
+class HistoryPlotter(keras.callbacks.Callback):
+    """Redraw the training curves to a PNG while training runs, without slowing it.
+
+    Every ``every`` epochs (and at the end) it draws one figure: a panel per
+    metric in the logs (train against ``val_``), a learning-rate panel (log
+    scale where the rate spans more than a decade), the best epoch (from an
+    ``EarlyStoppingWithBestRestore`` in the same fit, else the best validation
+    value) and the epoch training stopped. The drawing happens in a background
+    thread with its own Figure (never pyplot), the newest request replacing one
+    still waiting, so the training thread only copies the epoch's row; the
+    figure is complete when ``fit`` returns. In a Jupyter notebook the figure
+    also updates inline.
+
+    Files are written atomically (a temporary name, then a rename). A file that
+    cannot be written gives one warning and training goes on. Under distributed
+    training only the chief draws and writes.
+
+    Args:
+        path: the PNG to write (None: no PNG, e.g. notebook only).
+        metrics: the metrics to draw (names without ``val_``); default all.
+        every: redraw every this many epochs (the last epoch is always drawn).
+        show_learning_rate: add the learning-rate panel. When no callback put
+            ``learning_rate`` into the logs, it is read from the optimizer.
+        mark_best: mark the best and the stop epochs.
+        csv_path: also write the history table here (epoch, every log key,
+            learning_rate), readable by ``plot_history`` and ``lrkit plot``.
+        background: draw in a background thread (default); False draws in the
+            training thread.
+        figsize, dpi: of the figure.
+
+    After ``fit``, ``history`` holds the recorded table ``{key: values}``.
+
+    Example:
+
+    >>> from keras_lrkit import HistoryPlotter
+    >>> plotter = HistoryPlotter("history.png", every=5, csv_path="history.csv")
+    >>> plotter.every
+    5
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike | None = "training_history.png",
+        *,
+        metrics: Sequence[str] | None = None,
+        every: int = 1,
+        show_learning_rate: bool = True,
+        mark_best: bool = True,
+        csv_path: str | os.PathLike | None = None,
+        background: bool = True,
+        figsize: tuple[float, float] | None = None,
+        dpi: int = 100,
+    ) -> None:
+        super().__init__()
+        if path is not None and not isinstance(path, (str, os.PathLike)):
+            raise ValueError(f"Argument `path` must be a path or None. Received: path={path!r}")
+        if csv_path is not None and not isinstance(csv_path, (str, os.PathLike)):
+            raise ValueError(
+                f"Argument `csv_path` must be a path or None. Received: csv_path={csv_path!r}"
+            )
+        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
+            raise ValueError(f"Argument `every` must be an int >= 1. Received: every={every!r}")
+        if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 1:
+            raise ValueError(f"Argument `dpi` must be an int >= 1. Received: dpi={dpi!r}")
+        if metrics is not None and (
+            isinstance(metrics, str) or not all(isinstance(m, str) for m in metrics)
+        ):
+            raise ValueError(
+                f"Argument `metrics` must be a list of names. Received: metrics={metrics!r}"
+            )
+        self.path = None if path is None else os.fspath(path)
+        self.metrics = None if metrics is None else list(metrics)
+        self.every = every
+        self.show_learning_rate = bool(show_learning_rate)
+        self.mark_best = bool(mark_best)
+        self.csv_path = None if csv_path is None else os.fspath(csv_path)
+        self.background = bool(background)
+        self.figsize = figsize
+        self.dpi = dpi
+        self.history: dict[str, list[float]] = {}
+        self._drawer: _Drawer | None = None
+        self.figure = None
+        self._warned: set[str] = set()
+        self._png: bytes | None = None
+        self._display = None
+
+    # --- the training thread: record a row, hand off a copy ------------------
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.history = {"epoch": []}
+        self._warned = set()
+        self._writes = is_chief()
+        if self._writes and self.background:
+            self._drawer = _Drawer(self._draw)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        row = {k: _as_float(v) for k, v in (logs or {}).items()}
+        if self.show_learning_rate and learning_rate_key(row) is None:
+            optimizer = self.model.optimizer
+            row["learning_rate"] = float(
+                learning_rate_at(optimizer, max(iterations(optimizer) - 1, 0))
+            )
+        self._append(epoch, row)
+        if (epoch + 1) % self.every == 0:
+            self._request()
+        self._show_in_notebook()
+
+    def on_train_end(self, logs: dict | None = None) -> None:
+        if self.history["epoch"]:
+            self._request()
+        if self._drawer is not None:
+            self._drawer.close()
+            self._drawer = None
+        self._show_in_notebook()
+
+    def _append(self, epoch: int, row: dict[str, float]) -> None:
+        n = len(self.history["epoch"])
+        self.history["epoch"].append(epoch)
+        for key, value in row.items():
+            # A key that first appears late is NaN-filled before, so columns align.
+            self.history.setdefault(key, [math.nan] * n).append(value)
+        for column in self.history.values():
+            if len(column) == n:
+                column.append(math.nan)
+
+    def _request(self) -> None:
+        if not self._writes:
+            return
+        stopper = active_early_stopping(self.model) if self.mark_best else None
+        request = {
+            "table": {k: list(v) for k, v in self.history.items()},
+            "best_epoch": getattr(stopper, "best_epoch", None),
+            "stopped_epoch": getattr(stopper, "stopped_epoch", None),
+        }
+        if self._drawer is not None:
+            self._drawer.submit(request)
+        else:
+            self._draw(request)
+
+    # --- the drawing thread ---------------------------------------------------
+
+    def _draw(self, request: dict[str, Any]) -> None:
+        table = request["table"]
+        try:
+            self.figure = self.figure or new_figure(self.figsize, self.dpi)
+            plot_history(
+                table,
+                metrics=self.metrics,
+                show_learning_rate=self.show_learning_rate,
+                best_epoch=request["best_epoch"],
+                stopped_epoch=request["stopped_epoch"],
+                mark_best=self.mark_best,
+                figure=self.figure,
+            )
+            if self.figsize is None:
+                panels = len(self.figure.axes)
+                self.figure.set_size_inches(5.0 * panels, 3.8)
+                self.figure.tight_layout()
+            png = figure_png(self.figure, dpi=self.dpi)
+        except Exception as error:
+            self._warn_once("draw", f"HistoryPlotter could not draw the figure: {error!r}")
+            return
+        self._png = png
+        if self.path is not None:
+            self._write(self.path, lambda tmp: _write_bytes(tmp, png))
+        if self.csv_path is not None:
+            self._write(self.csv_path, lambda tmp: _write_csv(tmp, table))
+
+    def _write(self, path: str, write: Any) -> None:
+        try:
+            atomic_write(path, write)
+        except Exception as error:
+            self._warn_once(
+                path, f"HistoryPlotter could not write {path!r}: {error}. Training goes on."
+            )
+
+    def _warn_once(self, key: str, message: str) -> None:
+        if key not in self._warned:
+            self._warned.add(key)
+            warnings.warn(message, RuntimeWarning, stacklevel=2)
+
+    def _show_in_notebook(self) -> None:
+        png = self._png
+        if png is None or not _in_notebook():
+            return
+        from IPython.display import Image, display
+
+        if self._display is None:
+            self._display = display(Image(data=png), display_id=True)
+        else:
+            self._display.update(Image(data=png))
+
+    def get_config(self) -> dict[str, Any]:
+        return {
+            "path": self.path,
+            "metrics": self.metrics,
+            "every": self.every,
+            "show_learning_rate": self.show_learning_rate,
+            "mark_best": self.mark_best,
+            "csv_path": self.csv_path,
+            "background": self.background,
+            "figsize": self.figsize,
+            "dpi": self.dpi,
+        }
+
+
+def _as_float(value: Any) -> float:
+    try:
+        return float(keras.ops.convert_to_numpy(value))
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _write_bytes(path: str, data: bytes) -> None:
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _write_csv(path: str, table: dict[str, list[float]]) -> None:
+    lr = [k for k in table if k == "learning_rate"]
+    keys = ["epoch"] + [k for k in table if k not in ("epoch", "learning_rate")] + lr
+    with open(path, "w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(keys)
+        for i in range(len(table["epoch"])):
+            row = [int(table["epoch"][i])]
+            row += ["" if math.isnan(table[k][i]) else repr(table[k][i]) for k in keys[1:]]
+            writer.writerow(row)

@@ -1,0 +1,104 @@
+"""LearningRateLogger: the rate the optimizer used, in the epoch logs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+import numpy as np
+
+LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
+
+
+def base_optimizer(optimizer: Any) -> Any:
+    """The optimizer that holds the rate (unwraps a LossScaleOptimizer)."""
+    return getattr(optimizer, "inner_optimizer", optimizer)
+
+
+def learning_rate_at(optimizer: Any, steps: Any) -> np.ndarray:
+    """The rate ``optimizer`` uses at optimizer step(s) ``steps``, as float64.
+
+    A schedule is evaluated at all the steps in one call; a float rate (a
+    variable) or a callable rate is the same at every step.
+    """
+    optimizer = base_optimizer(optimizer)
+    rate = optimizer._learning_rate  # the schedule itself: Keras exposes only its value
+    steps = np.asarray(steps, dtype="int64")
+    if isinstance(rate, LearningRateSchedule):
+        value = rate(steps)
+    elif callable(rate) and not isinstance(rate, keras.Variable):
+        value = rate()
+    else:
+        value = rate
+    value = np.asarray(keras.ops.convert_to_numpy(value), dtype="float64")
+    return np.broadcast_to(value, steps.shape).copy()
+
+
+def iterations(optimizer: Any) -> int:
+    return int(keras.ops.convert_to_numpy(base_optimizer(optimizer).iterations))
+
+
+@keras.saving.register_keras_serializable(package="keras_lrkit")
+class LearningRateLogger(keras.callbacks.Callback):
+    """Put the learning rate into the logs, so History and CSVLogger record it.
+
+    At each epoch end, ``logs["learning_rate"]`` becomes the rate the optimizer
+    used for the epoch's last batch: a float rate, or the schedule evaluated at
+    that batch's step (``iterations - 1``), as a Python float. Place it before
+    the callbacks that should see it (CSVLogger, TensorBoard, HistoryPlotter);
+    Keras's History always comes last and records it.
+
+    Args:
+        per_batch: also keep the rate of every batch in ``batch_learning_rates``
+            (a list of floats over the whole fit; one value per call of
+            ``on_train_batch_end``, so one per execution with
+            ``steps_per_execution > 1``).
+
+    Example:
+
+    >>> import keras, numpy as np
+    >>> from keras_lrkit import LearningRateLogger, StepDecay
+    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    >>> model.compile(keras.optimizers.SGD(StepDecay(0.1, [2], steps_per_epoch=4)), "mse")
+    >>> h = model.fit(np.ones((8, 1)), np.ones((8, 1)), batch_size=2, epochs=3,
+    ...               verbose=0, callbacks=[LearningRateLogger()])
+    >>> [round(r, 6) for r in h.history["learning_rate"]]
+    [0.1, 0.1, 0.01]
+    """
+
+    def __init__(self, per_batch: bool = False) -> None:
+        super().__init__()
+        if not isinstance(per_batch, bool):
+            raise ValueError(
+                f"Argument `per_batch` must be a bool. Received: per_batch={per_batch!r}"
+            )
+        self.per_batch = per_batch
+        self.batch_learning_rates: list[float] = []
+        self._batch_steps: list[int] = []
+        self._epoch_start = 0
+
+    def on_train_begin(self, logs: dict | None = None) -> None:
+        self.batch_learning_rates = []
+        self._batch_steps = []
+
+    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        if self.per_batch:
+            self._epoch_start = iterations(self.model.optimizer)
+
+    def on_train_batch_end(self, batch: int, logs: dict | None = None) -> None:
+        if self.per_batch:  # no device read here: the step is counted on the host
+            self._batch_steps.append(self._epoch_start + batch)
+
+    def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        optimizer = self.model.optimizer
+        last_step = max(iterations(optimizer) - 1, 0)
+        if logs is not None:
+            logs["learning_rate"] = float(learning_rate_at(optimizer, last_step))
+        if self._batch_steps:
+            self.batch_learning_rates.extend(
+                learning_rate_at(optimizer, self._batch_steps).tolist()
+            )
+            self._batch_steps = []
+
+    def get_config(self) -> dict[str, Any]:
+        return {"per_batch": self.per_batch}

@@ -1,0 +1,284 @@
+"""Pure drawing: a training history or a schedule in, a matplotlib Figure out.
+
+Nothing here touches pyplot or any global figure state: every function builds
+(or clears and reuses) its own ``matplotlib.figure.Figure`` with an Agg canvas,
+so it is safe in a background thread and needs no display.
+"""
+
+from __future__ import annotations
+
+import csv
+import math
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+from ._metrics import direction_from_name
+
+LR_KEYS = ("learning_rate", "lr")
+_NOT_METRICS = ("epoch",) + LR_KEYS
+
+
+def new_figure(figsize: tuple[float, float] | None = None, dpi: int = 100) -> Figure:
+    """A Figure with its own Agg canvas, outside pyplot."""
+    figure = Figure(figsize=figsize, dpi=dpi)
+    FigureCanvasAgg(figure)
+    return figure
+
+
+def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
+    """Read a CSVLogger or HistoryPlotter CSV into ``{column: values}``.
+
+    Raises ValueError naming the file and the line for a missing header, a
+    row of the wrong length or a value that is not a number (empty cells,
+    e.g. a ``val_`` column on an epoch without validation, become NaN).
+    """
+    path = os.fspath(path)
+    with open(path, newline="") as f:
+        rows = list(csv.reader(f))
+    if not rows or not any(cell.strip() for cell in rows[0]):
+        raise ValueError(f"{path}, line 1: no header row (expected e.g. 'epoch,loss,val_loss')")
+    header = [cell.strip() for cell in rows[0]]
+    columns: dict[str, list[float]] = {name: [] for name in header}
+    for line, row in enumerate(rows[1:], start=2):
+        if not row:
+            continue
+        if len(row) != len(header):
+            raise ValueError(
+                f"{path}, line {line}: {len(row)} values for {len(header)} columns {header}"
+            )
+        for name, cell in zip(header, row):
+            cell = cell.strip()
+            try:
+                columns[name].append(float(cell) if cell else math.nan)
+            except ValueError:
+                raise ValueError(
+                    f"{path}, line {line}: column {name!r} is not a number: {cell!r}"
+                ) from None
+    return columns
+
+
+def history_table(history: Any) -> dict[str, list[float]]:
+    """``{key: per-epoch values}`` from a keras History, a dict of lists or a CSV path."""
+    if isinstance(history, (str, os.PathLike)):
+        table = read_history_csv(history)
+    elif hasattr(history, "history") and isinstance(history.history, Mapping):
+        table = {k: list(v) for k, v in history.history.items()}
+        if getattr(history, "epoch", None) and "epoch" not in table:
+            table["epoch"] = list(history.epoch)
+    elif isinstance(history, Mapping):
+        table = {k: list(v) for k, v in history.items()}
+    else:
+        raise ValueError(
+            "Argument `history` must be a keras History, a dict of lists or a CSV path. "
+            f"Received: history={history!r}"
+        )
+    return {k: [float(x) for x in v] for k, v in table.items()}
+
+
+def metric_names(table: Mapping[str, Sequence[float]]) -> list[str]:
+    """The metrics in a history, without ``val_`` prefixes: loss first, then alphabetical."""
+    names = {k[4:] if k.startswith("val_") else k for k in table}
+    names -= set(_NOT_METRICS)
+    return sorted(names, key=lambda n: (n != "loss", n))
+
+
+def learning_rate_key(table: Mapping[str, Any]) -> str | None:
+    return next((k for k in LR_KEYS if k in table), None)
+
+
+def plot_history(
+    history: Any,
+    *,
+    metrics: Sequence[str] | None = None,
+    show_learning_rate: bool = True,
+    best_epoch: int | None = None,
+    stopped_epoch: int | None = None,
+    mark_best: bool = True,
+    title: str | None = None,
+    figure: Figure | None = None,
+    figsize: tuple[float, float] | None = None,
+    dpi: int = 100,
+) -> Figure:
+    """Draw training curves: a panel per metric (train against validation) and the learning rate.
+
+    Epochs are numbered from 0 on the x axis, as in Keras's ``epoch`` argument
+    and CSVLogger's ``epoch`` column. The learning-rate panel uses a log scale
+    when the rate spans more than a decade.
+
+    Args:
+        history: a ``keras.callbacks.History``, a dict of per-epoch lists, or
+            the path of a CSVLogger / HistoryPlotter CSV file.
+        metrics: the metrics to draw (names without ``val_``); default all.
+        show_learning_rate: add a panel for ``learning_rate`` (or ``lr``).
+        best_epoch: where to mark the best epoch. Default (with ``mark_best``):
+            the best ``val_loss`` (or the best validation value of the first
+            metric), when there is one.
+        stopped_epoch: where to mark the epoch training stopped early.
+        mark_best: draw the best-epoch mark.
+        title: the figure's title.
+        figure: draw into this Figure (cleared first) instead of a new one.
+        figsize, dpi: of a new Figure.
+
+    Returns:
+        The ``matplotlib.figure.Figure``.
+
+    Example:
+
+    >>> from keras_lrkit import plot_history
+    >>> fig = plot_history({"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.8],
+    ...                     "learning_rate": [0.1, 0.1, 0.01]})
+    >>> [ax.get_title() for ax in fig.axes]
+    ['loss', 'learning rate']
+    """
+    table = history_table(history)
+    names = list(metrics) if metrics is not None else metric_names(table)
+    missing = [n for n in names if n not in table and f"val_{n}" not in table]
+    if missing:
+        raise ValueError(
+            f"Argument `metrics` names metrics not in the history: {missing}. Available: {metric_names(table)}"
+        )
+    lr_key = learning_rate_key(table) if show_learning_rate else None
+    panels = len(names) + (lr_key is not None)
+    if figure is None:
+        figure = new_figure(figsize or (5.0 * max(panels, 1), 3.8), dpi)
+    else:
+        figure.clear()
+    n = max((len(v) for v in table.values()), default=0)
+    epochs = np.asarray(table.get("epoch", range(n)), dtype=float)
+    if mark_best and best_epoch is None:
+        best_epoch = _best_validation_epoch(table, names, epochs)
+    axes = figure.subplots(1, max(panels, 1), squeeze=False)[0]
+    for ax, name in zip(axes, names):
+        for key, label, style in ((name, "train", "-"), (f"val_{name}", "validation", "-")):
+            if key in table:
+                ax.plot(epochs[: len(table[key])], table[key], style, marker=".", label=label)
+        ax.set_title(name)
+        ax.set_xlabel("epoch")
+        _mark(ax, best_epoch if mark_best else None, stopped_epoch)
+        ax.legend(loc="best", fontsize="small")
+        ax.grid(alpha=0.3)
+    if lr_key is not None:
+        ax = axes[len(names)]
+        rates = np.asarray(table[lr_key], dtype=float)
+        ax.plot(epochs[: len(rates)], rates, drawstyle="steps-post", color="tab:green")
+        _log_scale_if_wide(ax, rates)
+        ax.set_title("learning rate")
+        ax.set_xlabel("epoch")
+        _mark(ax, best_epoch if mark_best else None, stopped_epoch)
+        ax.grid(alpha=0.3)
+    if title:
+        figure.suptitle(title)
+    figure.tight_layout()
+    return figure
+
+
+def _best_validation_epoch(
+    table: Mapping[str, list[float]], names: Sequence[str], epochs: np.ndarray
+) -> int | None:
+    for name in ["loss", *names]:
+        values = np.asarray(table.get(f"val_{name}", []), dtype=float)
+        if values.size and np.isfinite(values).any():
+            direction = direction_from_name(name) or "min"
+            pick = np.nanargmin if direction == "min" else np.nanargmax
+            return int(epochs[pick(np.where(np.isfinite(values), values, np.nan))])
+    return None
+
+
+def _mark(ax: Any, best_epoch: int | None, stopped_epoch: int | None) -> None:
+    if best_epoch is not None:
+        ax.axvline(
+            best_epoch,
+            color="tab:red",
+            linestyle="--",
+            linewidth=1,
+            label=f"best epoch {best_epoch}",
+        )
+    if stopped_epoch is not None:
+        ax.axvline(
+            stopped_epoch,
+            color="gray",
+            linestyle=":",
+            linewidth=1,
+            label=f"stopped at {stopped_epoch}",
+        )
+
+
+def _log_scale_if_wide(ax: Any, rates: np.ndarray) -> None:
+    positive = rates[np.isfinite(rates) & (rates > 0)]
+    if positive.size and positive.max() > 10 * positive.min():
+        ax.set_yscale("log")
+
+
+def plot_schedule(
+    schedule: Any,
+    steps: int | Sequence[int] | np.ndarray,
+    *,
+    title: str | None = None,
+    label: str | None = None,
+    figure: Figure | None = None,
+    figsize: tuple[float, float] | None = (6.0, 3.8),
+    dpi: int = 100,
+    log_scale: bool | None = None,
+) -> Figure:
+    """Draw a schedule's curve from one vectorized evaluation.
+
+    Args:
+        schedule: any ``LearningRateSchedule`` (or a callable of the step).
+        steps: how many optimizer steps to draw (an int), or the steps themselves.
+        title, label: the axes' title and the curve's legend label.
+        figure: draw into this Figure (its first axes, added if it has none);
+            call again with the same figure to overlay several schedules.
+        figsize, dpi: of a new Figure.
+        log_scale: a log y axis; default when the rate spans more than a decade.
+
+    The x axis is in epochs when the schedule has ``steps_per_epoch``, else steps.
+
+    Example:
+
+    >>> from keras_lrkit import StepDecay, plot_schedule
+    >>> fig = plot_schedule(StepDecay(0.1, [30, 60, 90], steps_per_epoch=10), 1000)
+    >>> fig.axes[0].get_xlabel()
+    'epoch'
+    """
+    import keras
+
+    if isinstance(steps, (int, np.integer)):
+        if steps < 1:
+            raise ValueError(f"Argument `steps` must be >= 1. Received: steps={steps!r}")
+        steps = np.arange(int(steps))
+    steps = np.asarray(steps, dtype="int64")
+    rates = np.asarray(keras.ops.convert_to_numpy(schedule(steps)), dtype=float)
+    rates = np.broadcast_to(rates, steps.shape)
+    spe = getattr(schedule, "steps_per_epoch", None)
+    x = steps / spe if spe else steps
+    if figure is None:
+        figure = new_figure(figsize, dpi)
+    ax = figure.axes[0] if figure.axes else figure.add_subplot(1, 1, 1)
+    ax.plot(x, rates, label=label or type(schedule).__name__)
+    ax.set_xlabel("epoch" if spe else "step")
+    ax.set_ylabel("learning rate")
+    if log_scale or (log_scale is None and ax.get_yscale() != "log"):
+        if log_scale:
+            ax.set_yscale("log")
+        else:
+            _log_scale_if_wide(ax, rates)
+    if title:
+        ax.set_title(title)
+    ax.grid(alpha=0.3)
+    if label:
+        ax.legend(loc="best", fontsize="small")
+    return figure
+
+
+def figure_png(figure: Figure, dpi: int | None = None) -> bytes:
+    """The figure as PNG bytes (rendered once; written or displayed by the caller)."""
+    import io
+
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=dpi)
+    return buffer.getvalue()

@@ -1,0 +1,305 @@
+"""EarlyStoppingWithBestRestore: the stopping rule, the restore, the checkpoint."""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+
+import keras
+import numpy as np
+import pytest
+
+from keras_lrkit import EarlyStoppingWithBestRestore
+
+from .helpers import tiny_model, tiny_regression_data
+
+NAN, INF = math.nan, math.inf
+
+
+class Inject(keras.callbacks.Callback):
+    """Overwrite logs[key] with a scripted value each epoch (placed before the callback under test)."""
+
+    def __init__(self, key, values):
+        super().__init__()
+        self.key, self.values = key, values
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs[self.key] = self.values[epoch]
+
+
+class RecordWeights(keras.callbacks.Callback):
+    """Keep a host copy of every weight at the end of each epoch."""
+
+    def on_train_begin(self, logs=None):
+        self.by_epoch = {}
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.by_epoch[epoch] = [np.array(w, copy=True) for w in self.model.get_weights()]
+
+
+class StopAt(keras.callbacks.Callback):
+    def __init__(self, epoch):
+        super().__init__()
+        self.epoch = epoch
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            self.model.stop_training = True
+
+
+def run(values, monitor="val_loss", extra=(), model=None, **kwargs):
+    """Fit len(values) epochs with scripted monitored values; return (callback, recorder, model)."""
+    x, y = tiny_regression_data(32)
+    model = model or tiny_model()
+    stop = EarlyStoppingWithBestRestore(monitor, **kwargs)
+    record = RecordWeights()
+    model.fit(
+        x,
+        y,
+        batch_size=8,
+        epochs=len(values),
+        verbose=0,
+        callbacks=[Inject(monitor, values), stop, record, *extra],
+    )
+    return stop, record, model
+
+
+def assert_weights_equal(model, expected):
+    got = model.get_weights()
+    assert len(got) == len(expected)
+    for g, e in zip(got, expected):
+        assert np.array_equal(g, e)
+
+
+# (values, kwargs, stopped_epoch, best_epoch, stop_reason), worked out by hand from the rule:
+# stop at the first epoch where max(patience, 1) consecutive epochs have not improved.
+CASES = {
+    "patience0": ([1.0, 0.9, 0.95, 0.8], {"patience": 0}, 2, 1, "patience"),
+    "patience1_same_as_0": ([1.0, 0.9, 0.95, 0.8], {"patience": 1}, 2, 1, "patience"),
+    "patience2": ([1.0, 0.9, 0.95, 0.96, 0.8], {"patience": 2}, 3, 1, "patience"),
+    "patience3_reset_by_improvement": (
+        [1.0, 0.9, 0.95, 0.96, 0.85, 0.9, 0.91, 0.92, 0.5],
+        {"patience": 3},
+        7,
+        4,
+        "patience",
+    ),
+    "min_delta_too_small_a_gain": (
+        [1.0, 0.95, 0.85],
+        {"patience": 1, "min_delta": 0.1},
+        1,
+        0,
+        "patience",
+    ),
+    "min_delta_no_stop": ([1.0, 0.85, 0.80, 0.7], {"patience": 2, "min_delta": 0.1}, None, 3, None),
+    "keras_baseline_case": (
+        [0.9, 0.8, 0.7, 0.71, 0.72, 0.73],
+        {"patience": 5, "baseline": 0.5},
+        4,
+        2,
+        "baseline",
+    ),
+    "baseline_beaten_then_patience": (
+        [0.9, 0.4, 0.45, 0.5],
+        {"patience": 2, "baseline": 0.5},
+        3,
+        1,
+        "patience",
+    ),
+    "start_from_epoch": (
+        [0.1, 0.05, 1.0, 0.9, 0.95],
+        {"patience": 1, "start_from_epoch": 2},
+        4,
+        3,
+        "patience",
+    ),
+    "nan_stops_at_once": ([1.0, NAN, 0.5], {"patience": 5}, 1, 0, "non_finite"),
+    "inf_stops_at_once": ([1.0, 0.8, INF, 0.5], {"patience": 5}, 2, 1, "non_finite"),
+    "nan_without_check_finite": (
+        [1.0, NAN, 0.5, 0.6, 0.7],
+        {"patience": 2, "check_finite": False},
+        4,
+        2,
+        "patience",
+    ),
+    "mode_min_forced_on_accuracy": (
+        [0.5, 0.6, 0.55],
+        {"patience": 1, "mode": "min"},
+        1,
+        0,
+        "patience",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_stopping_rule(case):
+    values, kwargs, stopped, best, reason = CASES[case]
+    monitor = "val_accuracy" if case == "mode_min_forced_on_accuracy" else "val_loss"
+    stop, record, model = run(values, monitor=monitor, **kwargs)
+    assert (stop.stopped_epoch, stop.best_epoch, stop.stop_reason) == (stopped, best, reason)
+    assert stop.best == pytest.approx(values[best])
+    last = max(record.by_epoch)
+    assert last == (stopped if stopped is not None else len(values) - 1)
+    assert_weights_equal(model, record.by_epoch[best])
+
+
+@pytest.mark.parametrize(
+    "monitor,mode", [("val_accuracy", "auto"), ("val_auc", "auto"), ("custom", "max")]
+)
+def test_maximized_metrics(monitor, mode):
+    stop, _, _ = run([0.5, 0.6, 0.55, 0.7], monitor=monitor, mode=mode, patience=1)
+    assert (stop.stopped_epoch, stop.best_epoch, stop.direction) == (2, 1, "max")
+
+
+def test_compiled_metric_direction_wins():
+    class Gain(keras.metrics.Mean):
+        def __init__(self, name="gain_loss", **kwargs):  # the name says "minimize"...
+            super().__init__(name=name, **kwargs)
+            self._direction = "up"  # ...the metric says "maximize"
+
+        def update_state(self, y_true, y_pred, sample_weight=None):
+            return super().update_state(keras.ops.mean(y_pred))
+
+    model = tiny_model(metrics=[Gain()])
+    stop, _, _ = run([0.5, 0.6, 0.55], monitor="val_gain_loss", model=model, patience=1)
+    assert stop.direction == "max"
+    assert (stop.stopped_epoch, stop.best_epoch) == (2, 1)
+
+
+def test_unknown_name_in_auto_mode_asks_for_mode():
+    with pytest.raises(ValueError, match="mode"):
+        run([1.0, 0.9], monitor="val_wobble")
+
+
+def test_missing_key_strict_lists_the_keys():
+    x, y = tiny_regression_data(32)
+    stop = EarlyStoppingWithBestRestore("val_loss")  # no validation data: no val_loss
+    with pytest.raises(ValueError, match=r"val_loss.*Available keys: \['loss'\]"):
+        tiny_model().fit(x, y, epochs=2, verbose=0, callbacks=[stop])
+
+
+def test_missing_key_not_strict_warns_once_and_never_stops():
+    x, y = tiny_regression_data(32)
+    stop = EarlyStoppingWithBestRestore("val_loss", strict=False)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history = tiny_model().fit(x, y, epochs=3, verbose=0, callbacks=[stop])
+    relevant = [w for w in caught if "val_loss" in str(w.message)]
+    assert len(relevant) == 1
+    assert len(history.epoch) == 3 and stop.stopped_epoch is None and stop.best_epoch is None
+
+
+def test_stop_from_another_callback_still_restores_best():
+    values = [1.0, 0.5, 0.7, 0.8, 0.9, 1.0]
+    stop, record, model = run(values, patience=10, extra=[StopAt(3)])
+    assert (stop.stopped_epoch, stop.stop_reason, stop.best_epoch) == (None, None, 1)
+    assert max(record.by_epoch) == 3
+    assert_weights_equal(model, record.by_epoch[1])
+
+
+def test_last_epoch_ends_training_and_best_is_restored():
+    stop, record, model = run([1.0, 0.5, 0.6, 0.7], patience=10)
+    assert stop.stopped_epoch is None and stop.best_epoch == 1
+    assert not np.array_equal(record.by_epoch[3][0], record.by_epoch[1][0])  # training did move on
+    assert_weights_equal(model, record.by_epoch[1])
+
+
+def test_restore_best_weights_false_keeps_last_weights():
+    stop, record, model = run([1.0, 0.5, 0.6, 0.7], patience=10, restore_best_weights=False)
+    assert_weights_equal(model, record.by_epoch[3])
+
+
+def test_batchnorm_statistics_are_restored_too():
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(1),
+        ]
+    )
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    stop, record, model = run([1.0, 0.4, 0.6, 0.7, 0.8], model=model, patience=10)
+    assert len(model.non_trainable_weights) == 2
+    assert_weights_equal(model, record.by_epoch[1])
+
+
+def test_one_instance_serves_several_fits():
+    x, y = tiny_regression_data(32)
+    stop = EarlyStoppingWithBestRestore("val_loss", patience=1)
+    model = tiny_model()
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[Inject("val_loss", [1.0, 2.0, 3.0]), stop])
+    assert (stop.stopped_epoch, stop.best_epoch) == (1, 0)
+    record = RecordWeights()
+    model.fit(
+        x,
+        y,
+        epochs=4,
+        verbose=0,
+        callbacks=[Inject("val_loss", [5.0, 4.0, 3.0, 2.0]), stop, record],
+    )
+    assert (stop.stopped_epoch, stop.best_epoch, stop.stop_reason, stop.best) == (
+        None,
+        3,
+        None,
+        2.0,
+    )
+    assert_weights_equal(model, record.by_epoch[3])
+
+
+def test_verbose_says_why_and_which_epoch(capsys):
+    run([1.0, 0.5, 0.7], patience=1, verbose=1)
+    out = capsys.readouterr().out
+    assert "early stopping (patience)" in out
+    assert "epoch 2" in out  # best epoch 1, printed 1-based as Keras's progress bar does
+
+
+class Crash(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 3:
+            raise RuntimeError("simulated crash")
+
+
+def test_checkpoint_holds_best_weights_and_survives_a_crash(tmp_path):
+    path = tmp_path / "best.weights.h5"
+    x, y = tiny_regression_data(32)
+    model, record = tiny_model(), RecordWeights()
+    stop = EarlyStoppingWithBestRestore(patience=10, checkpoint_path=path)
+    callbacks = [Inject("val_loss", [1.0, 0.5, 0.6, 0.7, 0.8]), stop, record, Crash()]
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        model.fit(x, y, batch_size=8, epochs=5, verbose=0, callbacks=callbacks)
+    assert max(record.by_epoch) == 3  # it crashed after epoch 3, best was epoch 1
+    assert sorted(os.listdir(tmp_path)) == ["best.weights.h5"]  # no temporary file left
+    fresh = tiny_model()
+    fresh.load_weights(path)
+    assert_weights_equal(fresh, record.by_epoch[1])
+
+
+def test_checkpoint_write_failure_warns_and_training_goes_on(tmp_path):
+    path = tmp_path / "missing_dir" / "best.weights.h5"
+    with pytest.warns(UserWarning, match="Could not write the best weights"):
+        stop, _, _ = run([1.0, 0.5, 0.6], patience=10, checkpoint_path=path)
+    assert stop.best_epoch == 1
+
+
+BAD = [
+    ("monitor", {"monitor": ""}),
+    ("mode", {"mode": "maximize"}),
+    ("patience", {"patience": -1}),
+    ("patience", {"patience": 1.5}),
+    ("min_delta", {"min_delta": -0.1}),
+    ("min_delta", {"min_delta": NAN}),
+    ("baseline", {"baseline": "low"}),
+    ("start_from_epoch", {"start_from_epoch": -2}),
+    ("restore_best_weights", {"restore_best_weights": "yes"}),
+    ("checkpoint_path", {"checkpoint_path": "best.h5"}),
+    ("verbose", {"verbose": None}),
+]
+
+
+@pytest.mark.parametrize("name,kwargs", BAD, ids=[f"{n}-{i}" for i, (n, _) in enumerate(BAD)])
+def test_bad_arguments(name, kwargs):
+    with pytest.raises(ValueError, match=f"`{name}`"):
+        EarlyStoppingWithBestRestore(**kwargs)

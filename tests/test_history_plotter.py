@@ -1,0 +1,173 @@
+"""HistoryPlotter and the plotting functions: recorded data, written files, warnings."""
+
+from __future__ import annotations
+
+import csv
+import os
+import warnings
+
+import keras
+import matplotlib.image
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from keras_lrkit import (
+    EarlyStoppingWithBestRestore,
+    HistoryPlotter,
+    LearningRateLogger,
+    StepDecay,
+    plot_history,
+    plot_schedule,
+)
+from keras_lrkit.plotting import read_history_csv
+
+from .helpers import tiny_model, tiny_regression_data
+
+
+def fit(callbacks, epochs=4, schedule=None):
+    x, y = tiny_regression_data(48)
+    model = tiny_model(
+        optimizer=keras.optimizers.SGD(schedule or StepDecay(0.05, [2], steps_per_epoch=4)),
+        metrics=["mae"],
+    )
+    history = model.fit(
+        x[:32],
+        y[:32],
+        validation_data=(x[32:], y[32:]),
+        batch_size=8,
+        epochs=epochs,
+        verbose=0,
+        callbacks=callbacks,
+    )
+    return history, model
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_png_and_csv_written(tmp_path, background):
+    png, table = tmp_path / "h.png", tmp_path / "h.csv"
+    plotter = HistoryPlotter(png, csv_path=table, background=background)
+    history, _ = fit([LearningRateLogger(), plotter])
+    image = matplotlib.image.imread(png)
+    height, width = image.shape[:2]
+    assert (
+        300 <= height <= 1000 and width > 2 * height
+    )  # three panels side by side: loss, mae, rate
+    assert [ax.get_title() for ax in plotter.figure.axes] == ["loss", "mae", "learning rate"]
+    with open(table) as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0])[0] == "epoch" and list(rows[0])[-1] == "learning_rate"
+    assert [int(r["epoch"]) for r in rows] == [0, 1, 2, 3]
+    for key in ["loss", "val_loss", "mae", "val_mae", "learning_rate"]:
+        np.testing.assert_allclose([float(r[key]) for r in rows], history.history[key], rtol=1e-7)
+    np.testing.assert_allclose(
+        [float(r["learning_rate"]) for r in rows], [0.05, 0.05, 0.005, 0.005], rtol=1e-6
+    )
+    assert sorted(os.listdir(tmp_path)) == ["h.csv", "h.png"]  # no temporary files left
+
+
+def test_rate_read_from_the_optimizer_without_a_logger(tmp_path):
+    plotter = HistoryPlotter(tmp_path / "h.png")
+    fit([plotter])
+    np.testing.assert_allclose(
+        plotter.history["learning_rate"], [0.05, 0.05, 0.005, 0.005], rtol=1e-6
+    )
+
+
+def test_every_and_final_draw(tmp_path):
+    plotter = HistoryPlotter(tmp_path / "h.png", every=3, background=False)
+    drawn = []
+    original = plotter._draw
+    plotter._draw = lambda request: (
+        drawn.append(len(request["table"]["epoch"])),
+        original(request),
+    )
+    fit([plotter], epochs=4)
+    assert drawn == [3, 4]  # after epoch index 2, and the final state at train end
+
+
+def test_marks_best_and_stop_epoch_from_early_stopping(tmp_path):
+    class Inject(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = [1.0, 0.5, 0.7, 0.8, 0.9][epoch]
+
+    stop = EarlyStoppingWithBestRestore(patience=2)
+    plotter = HistoryPlotter(tmp_path / "h.png")
+    fit([Inject(), stop, plotter], epochs=5)
+    assert (stop.best_epoch, stop.stopped_epoch) == (1, 3)
+    labels = {line.get_label() for line in plotter.figure.axes[0].get_lines()}
+    assert {"best epoch 1", "stopped at 3"} <= labels
+
+
+def test_unwritable_path_warns_once_and_fit_completes(tmp_path):
+    bad = tmp_path / "no_such_dir" / "h.png"
+    plotter = HistoryPlotter(bad, csv_path=tmp_path / "ok.csv")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        history, _ = fit([plotter], epochs=3)
+    messages = [str(w.message) for w in caught if "could not write" in str(w.message)]
+    assert len(messages) == 1 and "no_such_dir" in messages[0]
+    assert len(history.epoch) == 3
+    assert len(read_history_csv(tmp_path / "ok.csv")["epoch"]) == 3  # the rest was still written
+
+
+def test_plot_history_from_history_dict_and_csv(tmp_path):
+    history, _ = fit([LearningRateLogger(), keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))])
+    from_history = plot_history(history)
+    from_dict = plot_history(history.history, metrics=["loss"])
+    from_csv = plot_history(tmp_path / "log.csv")
+    for fig in (from_history, from_dict, from_csv):
+        assert isinstance(fig, Figure)
+    assert [a.get_title() for a in from_history.axes] == ["loss", "mae", "learning rate"]
+    assert [a.get_title() for a in from_dict.axes] == ["loss", "learning rate"]
+    # The plotted curves are the recorded numbers.
+    train_line = from_csv.axes[0].get_lines()[0]
+    np.testing.assert_allclose(train_line.get_ydata(), history.history["loss"], rtol=1e-6)
+    # Default best mark: the lowest val_loss.
+    best = int(np.argmin(history.history["val_loss"]))
+    assert f"best epoch {best}" in {ln.get_label() for ln in from_dict.axes[0].get_lines()}
+
+
+def test_learning_rate_panel_is_log_scale_when_it_spans_decades():
+    fig = plot_history({"loss": [3, 2, 1], "learning_rate": [0.1, 0.01, 0.001]})
+    assert fig.axes[-1].get_yscale() == "log"
+    fig = plot_history({"loss": [3, 2, 1], "learning_rate": [0.1, 0.08, 0.05]})
+    assert fig.axes[-1].get_yscale() == "linear"
+
+
+def test_read_history_csv_errors_name_file_and_line(tmp_path):
+    path = tmp_path / "bad.csv"
+    path.write_text("epoch,loss\n0,1.0\n1,oops\n")
+    with pytest.raises(ValueError, match=r"bad\.csv, line 3: column 'loss'"):
+        read_history_csv(path)
+    path.write_text("epoch,loss\n0,1.0,2.0\n")
+    with pytest.raises(ValueError, match=r"bad\.csv, line 2"):
+        read_history_csv(path)
+
+
+def test_plot_schedule_one_vectorized_call_in_epochs():
+    schedule = StepDecay(0.1, [3, 6], steps_per_epoch=10)
+    fig = plot_schedule(schedule, 100)
+    line = fig.axes[0].get_lines()[0]
+    np.testing.assert_allclose(line.get_xdata(), np.arange(100) / 10)
+    expected = 0.1 * 0.1 ** ((np.arange(100) >= 30).astype(int) + (np.arange(100) >= 60))
+    np.testing.assert_allclose(line.get_ydata(), expected, rtol=1e-6)
+    assert fig.axes[0].get_xlabel() == "epoch" and fig.axes[0].get_yscale() == "log"
+    steps_fig = plot_schedule(StepDecay(0.1, [3]), np.array([0, 2, 3, 5]))
+    np.testing.assert_allclose(steps_fig.axes[0].get_lines()[0].get_xdata(), [0, 2, 3, 5])
+    assert steps_fig.axes[0].get_xlabel() == "step"
+
+
+def test_bad_arguments():
+    for kwargs, name in [
+        ({"every": 0}, "every"),
+        ({"dpi": 0}, "dpi"),
+        ({"metrics": "loss"}, "metrics"),
+        ({"path": 3}, "path"),
+    ]:
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            HistoryPlotter(**kwargs)
+    with pytest.raises(ValueError, match="`metrics`"):
+        plot_history({"loss": [1.0]}, metrics=["accuracy"])
+    with pytest.raises(ValueError, match="`history`"):
+        plot_history(42)

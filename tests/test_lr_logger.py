@@ -1,0 +1,71 @@
+"""LearningRateLogger: the rate the optimizer used, in History and CSVLogger."""
+
+from __future__ import annotations
+
+import csv
+
+import keras
+import numpy as np
+import pytest
+
+from keras_lrkit import CosineDecay, LearningRateLogger, StepDecay
+
+from .helpers import tiny_model, tiny_regression_data
+
+
+def fit(optimizer, epochs, callbacks, n=32, batch_size=8):
+    x, y = tiny_regression_data(n)
+    model = tiny_model(optimizer=optimizer)
+    return model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0, callbacks=callbacks)
+
+
+def test_step_decay_across_its_milestones():
+    spe = 4  # 32 samples, batch 8
+    logger = LearningRateLogger()
+    history = fit(keras.optimizers.SGD(StepDecay(0.1, [2, 4], steps_per_epoch=spe)), 6, [logger])
+    np.testing.assert_allclose(
+        history.history["learning_rate"], [0.1, 0.1, 0.01, 0.01, 0.001, 0.001], rtol=1e-6
+    )
+
+
+def test_value_is_the_schedule_at_each_epochs_last_step():
+    spe, total = 4, 20
+    history = fit(keras.optimizers.Adam(CosineDecay(0.01, total)), 5, [LearningRateLogger()])
+    last_steps = np.arange(1, 6) * spe - 1
+    expected = 0.01 * 0.5 * (1 + np.cos(np.pi * last_steps / total))
+    np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-5)
+    assert all(isinstance(v, float) for v in history.history["learning_rate"])
+
+
+def test_float_rate():
+    history = fit(keras.optimizers.SGD(0.05), 2, [LearningRateLogger()])
+    np.testing.assert_allclose(history.history["learning_rate"], [0.05, 0.05], rtol=1e-6)
+
+
+def test_per_batch_keeps_every_batch():
+    total = 12  # 3 epochs of 4 steps
+    logger = LearningRateLogger(per_batch=True)
+    fit(keras.optimizers.SGD(CosineDecay(0.1, total, min_learning_rate=0.01)), 3, [logger])
+    steps = np.arange(12)
+    expected = 0.01 + 0.09 * 0.5 * (1 + np.cos(np.pi * steps / total))
+    np.testing.assert_allclose(logger.batch_learning_rates, expected, rtol=1e-5)
+
+
+def test_csv_logger_after_it_records_the_rate(tmp_path):
+    path = tmp_path / "log.csv"
+    schedule = StepDecay(0.1, [1], steps_per_epoch=4)
+    fit(
+        keras.optimizers.SGD(schedule),
+        3,
+        [LearningRateLogger(), keras.callbacks.CSVLogger(str(path))],
+    )
+    with open(path) as f:
+        rows = list(csv.DictReader(f))
+    np.testing.assert_allclose(
+        [float(r["learning_rate"]) for r in rows], [0.1, 0.01, 0.01], rtol=1e-6
+    )
+
+
+def test_bad_argument():
+    with pytest.raises(ValueError, match="`per_batch`"):
+        LearningRateLogger(per_batch="yes")
