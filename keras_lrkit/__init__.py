@@ -1,6 +1,7 @@
 """keras_lrkit: which learning rate, when, and when to stop, for Keras 3."""
 
 from .callbacks import EarlyStoppingWithBestRestore, HistoryPlotter, LearningRateLogger
+from .finder import LRFinderResult, find_learning_rate
 from .plotting import plot_history, plot_schedule
 from .schedules import (
     Chain,
@@ -22,9 +23,11 @@ __all__ = [
     "HistoryPlotter",
     "InverseSqrtDecay",
     "LearningRateLogger",
+    "LRFinderResult",
     "LinearDecay",
     "StepDecay",
     "Warmup",
+    "find_learning_rate",
     "plot_history",
     "plot_schedule",
 ]

@@ -282,3 +282,41 @@ def figure_png(figure: Figure, dpi: int | None = None) -> bytes:
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=dpi)
     return buffer.getvalue()
+
+
+def plot_lr_range_test(
+    learning_rates: Sequence[float],
+    losses: Sequence[float],
+    smoothed_losses: Sequence[float],
+    suggestion: float | None = None,
+    *,
+    figure: Figure | None = None,
+    figsize: tuple[float, float] | None = (6.0, 4.0),
+    dpi: int = 100,
+) -> Figure:
+    """Loss against learning rate (log x axis): raw losses faint, smoothed bold, suggestion marked."""
+    if figure is None:
+        figure = new_figure(figsize, dpi)
+    else:
+        figure.clear()
+    ax = figure.add_subplot(1, 1, 1)
+    rates = np.asarray(learning_rates, dtype=float)
+    ax.plot(rates, losses, color="tab:blue", alpha=0.3, label="loss")
+    ax.plot(rates, smoothed_losses, color="tab:blue", label="smoothed loss")
+    if suggestion is not None:
+        y = np.interp(np.log(suggestion), np.log(rates), np.asarray(smoothed_losses, dtype=float))
+        ax.plot([suggestion], [y], "o", color="tab:red", label=f"suggestion {suggestion:.2e}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("loss")
+    finite = np.asarray(smoothed_losses, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    if finite.size:  # keep the divergence from flattening the interesting part
+        low, high = finite.min(), finite[0]
+        ax.set_ylim(
+            low - 0.1 * abs(high - low) - 1e-12, max(high, low) + 0.5 * abs(high - low) + 1e-12
+        )
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    figure.tight_layout()
+    return figure

@@ -1,0 +1,195 @@
+"""The learning-rate range test: its suggestion, its divergence stop, and leaving the model untouched."""
+
+from __future__ import annotations
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+
+from keras_lrkit import StepDecay, find_learning_rate
+
+from .helpers import tiny_model, tiny_regression_data
+
+
+def least_squares(n=256, d=5, seed=0):
+    """Data whose mse Hessian is known: H = 2 X^T X / n, so GD is stable iff lr < 2 / lambda_max(H)."""
+    rng = np.random.default_rng(seed)
+    x = (rng.normal(size=(n, d)) * np.array([3.0, 1.0, 0.5, 0.3, 0.1])).astype("float32")
+    y = (x @ rng.normal(size=(d, 1)) + 0.01 * rng.normal(size=(n, 1))).astype("float32")
+    hessian = 2 * x.astype(float).T @ x.astype(float) / n
+    return x, y, 2 / np.linalg.eigvalsh(hessian).max()
+
+
+def linear_model(d, learning_rate):
+    model = keras.Sequential(
+        [keras.Input((d,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
+    )
+    model.compile(keras.optimizers.SGD(learning_rate), "mse")
+    return model
+
+
+@pytest.mark.parametrize("rate", ["float", "schedule"])
+def test_suggestion_below_the_stability_limit_and_divergence_past_it(rate):
+    x, y, critical = least_squares()
+    model = linear_model(5, 0.01 if rate == "float" else StepDecay(0.01, [1000]))
+    result = find_learning_rate(
+        model, x, y, batch_size=len(x), min_lr=1e-5, max_lr=10.0, num_steps=100, verbose=0
+    )
+    assert critical / 100 < result.suggestion < critical
+    assert result.stop_reason == "diverged"
+    assert result.learning_rates[-1] > critical  # it only diverged past the limit
+    assert len(result.losses) == len(result.learning_rates) == len(result.smoothed_losses) < 100
+    expected_rates = 1e-5 * (10.0 / 1e-5) ** (np.arange(len(result.losses)) / 99)
+    np.testing.assert_allclose(result.learning_rates, expected_rates, rtol=1e-12)
+
+
+def test_the_recorded_loss_is_each_steps_batch_loss():
+    # With min_lr == tiny and full-batch GD, the first loss is the loss at the initial weights.
+    x, y, _ = least_squares()
+    model = linear_model(5, 0.01)
+    result = find_learning_rate(
+        model, x, y, batch_size=len(x), min_lr=1e-9, max_lr=1e-8, num_steps=3, verbose=0
+    )
+    np.testing.assert_allclose(result.losses[0], np.mean(y.astype(float) ** 2), rtol=1e-5)
+    beta = 0.98
+    np.testing.assert_allclose(
+        result.smoothed_losses[0], result.losses[0], rtol=1e-12
+    )  # bias-corrected
+    m1 = (beta * (1 - beta) * result.losses[0] + (1 - beta) * result.losses[1]) / (1 - beta**2)
+    np.testing.assert_allclose(result.smoothed_losses[1], m1, rtol=1e-12)
+
+
+def snapshot(model):
+    variables = list(model.weights) + list(model.optimizer.variables)
+    return [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in variables]
+
+
+def assert_same(model, before):
+    after = snapshot(model)
+    assert len(after) == len(before)
+    for a, b in zip(after, before):
+        assert a.dtype == b.dtype and np.array_equal(a, b)
+
+
+def trained_model(rate):
+    x, y = tiny_regression_data(64)
+    model = tiny_model(optimizer=keras.optimizers.SGD(rate, momentum=0.9))
+    model.fit(x, y, batch_size=16, epochs=1, verbose=0)  # non-zero momentum slots and iterations
+    return model, x, y
+
+
+class Boom(Exception):
+    pass
+
+
+def exploding_batches(x, y, after, error):
+    def batches():
+        for i in range(0, len(x), 16):
+            if i // 16 == after:
+                raise error
+            yield x[i : i + 16], y[i : i + 16]
+
+    return batches()
+
+
+@pytest.mark.parametrize("rate", ["float", "schedule"])
+@pytest.mark.parametrize("how", ["full_run", "divergence_stop", "exception", "keyboard_interrupt"])
+def test_model_left_bit_identical(rate, how, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    schedule = StepDecay(0.02, [3])
+    model, x, y = trained_model(0.02 if rate == "float" else schedule)
+    before = snapshot(model)
+    lr_before = float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+    if how == "full_run":
+        result = find_learning_rate(
+            model,
+            x,
+            y,
+            batch_size=16,
+            num_steps=10,
+            max_lr=1e-3,
+            divergence_threshold=1e9,
+            verbose=0,
+        )
+        assert result.stop_reason is None and len(result.losses) == 10
+    elif how == "divergence_stop":
+        result = find_learning_rate(
+            model, x, y, batch_size=16, min_lr=1.0, max_lr=1e4, num_steps=50, verbose=0
+        )
+        assert result.stop_reason in ("diverged", "non_finite")
+    else:
+        error = Boom() if how == "exception" else KeyboardInterrupt()
+        with pytest.raises(type(error)):
+            find_learning_rate(model, exploding_batches(x, y, 2, error), num_steps=10, verbose=0)
+    assert_same(model, before)
+    if rate == "schedule":
+        assert model.optimizer._learning_rate is schedule
+    assert float(keras.ops.convert_to_numpy(model.optimizer.learning_rate)) == lr_before
+    assert os.listdir(tmp_path) == []
+
+
+def test_training_afterwards_is_as_if_the_test_never_ran():
+    x, y = tiny_regression_data(64)
+    runs = []
+    for probe in (False, True):
+        keras.utils.set_random_seed(7)
+        model = tiny_model(optimizer=keras.optimizers.SGD(StepDecay(0.02, [4]), momentum=0.9))
+        model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        if probe:
+            find_learning_rate(model, x, y, batch_size=16, num_steps=8, verbose=0)
+        model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        runs.append(model.get_weights())
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_dataset_input_and_linear_mode():
+    tf = pytest.importorskip("tensorflow")
+    x, y, critical = least_squares()
+    dataset = tf.data.Dataset.from_tensor_slices((x, y)).batch(len(x))  # one batch, cycled
+    model = linear_model(5, 0.01)
+    result = find_learning_rate(
+        model, dataset, min_lr=1e-4, max_lr=1.0, num_steps=60, mode="linear", verbose=0
+    )
+    np.testing.assert_allclose(
+        result.learning_rates, np.linspace(1e-4, 1.0, 60)[: len(result.losses)]
+    )
+    assert result.suggestion < critical
+
+
+def test_plot(tmp_path):
+    x, y, _ = least_squares()
+    result = find_learning_rate(linear_model(5, 0.01), x, y, batch_size=64, num_steps=30, verbose=0)
+    fig = result.plot(tmp_path / "lr.png")
+    assert isinstance(fig, Figure) and fig.axes[0].get_xscale() == "log"
+    assert (tmp_path / "lr.png").stat().st_size > 1000
+    labels = [line.get_label() for line in fig.axes[0].get_lines()]
+    assert any(label.startswith("suggestion") for label in labels)
+
+
+def test_bad_inputs():
+    x, y, _ = least_squares(n=32)
+    model = linear_model(5, 0.01)
+    cases = [
+        ("min_lr", dict(min_lr=1.0, max_lr=0.1)),
+        ("max_lr", dict(min_lr=0.1, max_lr=0.1)),
+        ("min_lr", dict(min_lr=0.0)),
+        ("num_steps", dict(num_steps=1)),
+        ("mode", dict(mode="cosine")),
+        ("smoothing", dict(smoothing=1.0)),
+        ("divergence_threshold", dict(divergence_threshold=1.0)),
+        ("batch_size", dict(batch_size=0)),
+    ]
+    for name, kwargs in cases:
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            find_learning_rate(model, x, y, verbose=0, **kwargs)
+    uncompiled = keras.Sequential([keras.Input((5,)), keras.layers.Dense(1)])
+    with pytest.raises(ValueError, match="`model`"):
+        find_learning_rate(uncompiled, x, y, verbose=0)
+    with pytest.raises(ValueError, match="`x`"):
+        find_learning_rate(model, [], verbose=0)
+    with pytest.raises(ValueError, match="`x`"):
+        find_learning_rate(model, x[:0], y[:0], verbose=0)
