@@ -108,7 +108,8 @@ def plot_history(
 
     Epochs are numbered from 0 on the x axis, as in Keras's ``epoch`` argument
     and CSVLogger's ``epoch`` column. The learning-rate panel uses a log scale
-    when the rate spans more than a decade.
+    when the rate spans more than a decade, a loss panel when the loss spans
+    more than two.
 
     Args:
         history: a ``keras.callbacks.History``, a dict of per-epoch lists, or
@@ -154,9 +155,14 @@ def plot_history(
         best_epoch = _best_validation_epoch(table, names, epochs)
     axes = figure.subplots(1, max(panels, 1), squeeze=False)[0]
     for ax, name in zip(axes, names):
-        for key, label, style in ((name, "train", "-"), (f"val_{name}", "validation", "-")):
+        marker = "." if n <= 30 else None
+        for key, label in ((name, "train"), (f"val_{name}", "validation")):
             if key in table:
-                ax.plot(epochs[: len(table[key])], table[key], style, marker=".", label=label)
+                ax.plot(epochs[: len(table[key])], table[key], marker=marker, label=label)
+        if direction_from_name(name) == "min":  # a loss spanning decades: show them all
+            _log_scale_if_wide(
+                ax, np.concatenate([table.get(k, []) for k in (name, f"val_{name}")]), 100
+            )
         ax.set_title(name)
         ax.set_xlabel("epoch")
         _mark(ax, best_epoch if mark_best else None, stopped_epoch)
@@ -208,9 +214,11 @@ def _mark(ax: Any, best_epoch: int | None, stopped_epoch: int | None) -> None:
         )
 
 
-def _log_scale_if_wide(ax: Any, rates: np.ndarray) -> None:
-    positive = rates[np.isfinite(rates) & (rates > 0)]
-    if positive.size and positive.max() > 10 * positive.min():
+def _log_scale_if_wide(ax: Any, values: np.ndarray, span: float = 10) -> None:
+    """A log y axis when the positive values span more than ``span`` (a decade by default)."""
+    values = np.asarray(values, dtype=float)
+    positive = values[np.isfinite(values) & (values > 0)]
+    if positive.size and positive.max() > span * positive.min():
         ax.set_yscale("log")
 
 
@@ -221,6 +229,7 @@ def plot_schedule(
     title: str | None = None,
     label: str | None = None,
     figure: Figure | None = None,
+    ax: Any = None,
     figsize: tuple[float, float] | None = (6.0, 3.8),
     dpi: int = 100,
     log_scale: bool | None = None,
@@ -233,6 +242,7 @@ def plot_schedule(
         title, label: the axes' title and the curve's legend label.
         figure: draw into this Figure (its first axes, added if it has none);
             call again with the same figure to overlay several schedules.
+        ax: draw into these matplotlib Axes instead (e.g. one panel of many).
         figsize, dpi: of a new Figure.
         log_scale: a log y axis; default when the rate spans more than a decade.
 
@@ -256,9 +266,11 @@ def plot_schedule(
     rates = np.broadcast_to(rates, steps.shape)
     spe = getattr(schedule, "steps_per_epoch", None)
     x = steps / spe if spe else steps
-    if figure is None:
-        figure = new_figure(figsize, dpi)
-    ax = figure.axes[0] if figure.axes else figure.add_subplot(1, 1, 1)
+    if ax is not None:
+        figure = ax.figure
+    else:
+        figure = figure if figure is not None else new_figure(figsize, dpi)
+        ax = figure.axes[0] if figure.axes else figure.add_subplot(1, 1, 1)
     ax.plot(x, rates, label=label or type(schedule).__name__)
     ax.set_xlabel("epoch" if spe else "step")
     ax.set_ylabel("learning rate")

@@ -252,8 +252,8 @@ def test_one_instance_serves_several_fits():
 def test_verbose_says_why_and_which_epoch(capsys):
     run([1.0, 0.5, 0.7], patience=1, verbose=1)
     out = capsys.readouterr().out
-    assert "early stopping (patience)" in out
-    assert "epoch 2" in out  # best epoch 1, printed 1-based as Keras's progress bar does
+    assert "Early stopping (patience) after epoch 2" in out
+    assert "Restored the weights from the end of epoch 1 (progress bar: Epoch 2)" in out
 
 
 class Crash(keras.callbacks.Callback):

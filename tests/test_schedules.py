@@ -330,7 +330,8 @@ def test_properties(case, random_steps):
     assert np.all(got >= floor - tol) and np.all(got <= ceiling + tol)
     after = got[steps >= warmup_steps]
     assert np.all(np.diff(after) <= tol), "not non-increasing after warmup"
-    np.testing.assert_allclose(got, values(schedule, steps), rtol=1e-6, atol=1e-12)
+    # float32 rounding is relative to the largest operand (the initial rate), not to the result.
+    np.testing.assert_allclose(got, values(schedule, steps), rtol=1e-6, atol=tol)
 
 
 # --- bad arguments -----------------------------------------------------------

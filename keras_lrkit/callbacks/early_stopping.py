@@ -269,13 +269,17 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
         if restored:
             self._snapshot.restore()
         if self.verbose:
+            # Epochs are 0-based here as everywhere in keras_lrkit; the progress bar counts from 1.
             if self.stop_reason is not None:
                 say(
-                    f"Epoch {self.stopped_epoch + 1}: early stopping ({self.stop_reason}); "
-                    f"best {self.monitor} = {self.best:.6g} at epoch {self.best_epoch + 1}."
+                    f"Early stopping ({self.stop_reason}) after epoch {self.stopped_epoch} "
+                    f"(progress bar: Epoch {self.stopped_epoch + 1}); best {self.monitor} = "
+                    f"{self.best:.6g} at epoch {self.best_epoch}."
                 )
             if restored:
-                say(f"Restored the model weights from the end of epoch {self.best_epoch + 1}.")
+                say(
+                    f"Restored the weights from the end of epoch {self.best_epoch} (progress bar: Epoch {self.best_epoch + 1})."
+                )
         self._snapshot = None  # frees the backup
 
     def get_config(self) -> dict[str, Any]:

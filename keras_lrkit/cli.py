@@ -1,0 +1,212 @@
+"""The ``lrkit`` command: draw a schedule, plot a training history, run a demo.
+
+    lrkit schedule step --initial 0.1 --milestones 30 60 90 --epochs 100 -o step.png
+    lrkit schedule cosine --initial 0.1 --epochs 100 --warmup 5 -o cosine.png
+    lrkit plot history.csv -o history.png
+    lrkit demo resnet --epochs 10
+
+It parses arguments and calls the public API, nothing more. Bad arguments exit
+with status 2 and one line saying what is wrong.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import runpy
+import sys
+from pathlib import Path
+
+DEMOS = {
+    "resnet": "resnet_step_decay.py",
+    "gallery": "schedule_gallery.py",
+    "early-stopping": "early_stopping.py",
+    "compare": "compare_schedules.py",
+    "find-lr": "find_lr.py",
+}
+SCHEDULES = ("step", "cosine", "linear", "inverse-sqrt", "constant")
+
+
+class UsageError(Exception):
+    """Bad input from the command line: exit status 2, one line."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, not the usage block
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="lrkit", description="keras_lrkit: learning-rate schedules, training plots and demos."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser(
+        "schedule", help="draw a schedule's curve and print its rate at chosen epochs"
+    )
+    s.add_argument("kind", choices=SCHEDULES, help="which decay")
+    s.add_argument("--initial", type=float, default=0.1, help="initial learning rate (default 0.1)")
+    s.add_argument("--epochs", type=int, default=100, help="length in epochs (default 100)")
+    s.add_argument(
+        "--milestones",
+        type=int,
+        nargs="+",
+        help="step: epochs at which to decay (default 30%%, 60%%, 90%% of --epochs)",
+    )
+    s.add_argument(
+        "--every", type=int, help="step: decay every this many epochs instead of milestones"
+    )
+    s.add_argument(
+        "--factor", type=float, default=0.1, help="step: multiplier at each milestone (default 0.1)"
+    )
+    s.add_argument(
+        "--min-lr", type=float, default=0.0, help="cosine, linear, step: the floor (default 0)"
+    )
+    s.add_argument(
+        "--timescale", type=float, help="inverse-sqrt: tau in epochs (default epochs / 20)"
+    )
+    s.add_argument(
+        "--warmup", type=float, default=0, help="epochs of linear warmup in front (default 0: none)"
+    )
+    s.add_argument(
+        "--steps-per-epoch", type=int, default=20, help="points drawn per epoch (default 20)"
+    )
+    s.add_argument(
+        "--at", type=float, nargs="+", help="epochs at which to print the rate (default: a few)"
+    )
+    s.add_argument("-o", "--output", help="PNG to write (default: <kind>.png)")
+
+    p = sub.add_parser("plot", help="draw a CSVLogger or HistoryPlotter CSV")
+    p.add_argument("csv", help="the history CSV")
+    p.add_argument("-o", "--output", help="PNG to write (default: the CSV's name with .png)")
+    p.add_argument("--metrics", nargs="+", help="metrics to draw (default: all)")
+    p.add_argument("--title", help="figure title")
+
+    d = sub.add_parser("demo", help=f"run a demo: {', '.join(DEMOS)}")
+    d.add_argument("name", choices=sorted(DEMOS), help="which demo")
+    d.add_argument(
+        "args", nargs=argparse.REMAINDER, help="arguments for the demo (see lrkit demo NAME --help)"
+    )
+    return parser
+
+
+def _build_schedule(args: argparse.Namespace):
+    from . import Constant, CosineDecay, InverseSqrtDecay, LinearDecay, StepDecay, Warmup
+
+    spe, epochs, warmup = args.steps_per_epoch, args.epochs, args.warmup
+    if epochs < 1:
+        raise UsageError(f"--epochs must be >= 1, got {epochs}")
+    if spe < 1:
+        raise UsageError(f"--steps-per-epoch must be >= 1, got {spe}")
+    if not 0 <= warmup < epochs:
+        raise UsageError(f"--warmup must be >= 0 and below --epochs={epochs}, got {warmup:g}")
+    length = epochs - warmup  # the decay fills what the warmup leaves
+    if args.kind == "step":
+        if args.every is not None:
+            inner = StepDecay(
+                args.initial,
+                every=args.every,
+                factor=args.factor,
+                min_learning_rate=args.min_lr,
+                steps_per_epoch=spe,
+            )
+        else:
+            milestones = args.milestones or [int(epochs * f) for f in (0.3, 0.6, 0.9)]
+            inner = StepDecay(
+                args.initial,
+                milestones,
+                factor=args.factor,
+                min_learning_rate=args.min_lr,
+                steps_per_epoch=spe,
+            )
+    elif args.kind == "cosine":
+        inner = CosineDecay(
+            args.initial, length, min_learning_rate=args.min_lr, steps_per_epoch=spe
+        )
+    elif args.kind == "linear":
+        inner = LinearDecay(
+            args.initial, length, min_learning_rate=args.min_lr, steps_per_epoch=spe
+        )
+    elif args.kind == "inverse-sqrt":
+        tau = args.timescale if args.timescale is not None else max(epochs / 20, 1)
+        inner = InverseSqrtDecay(args.initial, timescale=tau, steps_per_epoch=spe)
+    else:
+        inner = Constant(args.initial, steps_per_epoch=spe)
+    return Warmup(inner, warmup, steps_per_epoch=spe) if warmup else inner
+
+
+def _schedule(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from . import plot_schedule
+
+    schedule = _build_schedule(args)
+    spe = args.steps_per_epoch
+    title = f"{args.kind}" + (f" with {args.warmup:g} epochs of warmup" if args.warmup else "")
+    figure = plot_schedule(schedule, args.epochs * spe, title=title)
+    output = args.output or f"{args.kind}.png"
+    _save(figure, output)
+    at = args.at or sorted({0, *(args.milestones or []), args.epochs // 2, args.epochs - 1})
+    rates = np.asarray(schedule(np.round(np.asarray(at) * spe).astype("int64")), dtype=float)
+    print(f"{schedule!r}")
+    for epoch, rate in zip(at, rates):
+        print(f"epoch {epoch:g}: {rate:.6g}")
+    print(f"wrote {output}")
+    return 0
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from . import plot_history
+
+    if not os.path.isfile(args.csv):
+        raise UsageError(f"no such file: {args.csv}")
+    figure = plot_history(args.csv, metrics=args.metrics, title=args.title)
+    output = args.output or str(Path(args.csv).with_suffix(".png"))
+    _save(figure, output)
+    print(f"wrote {output}")
+    return 0
+
+
+def _save(figure, output: str) -> None:
+    from ._io import atomic_write
+
+    try:
+        atomic_write(
+            output, lambda tmp: figure.savefig(tmp, format=Path(output).suffix.lstrip(".") or "png")
+        )
+    except (OSError, ValueError) as error:
+        raise UsageError(f"cannot write {output}: {error}") from None
+
+
+def demos_folder() -> Path:
+    return Path(__file__).resolve().parent.parent / "demos"
+
+
+def _demo(args: argparse.Namespace) -> int:
+    path = demos_folder() / DEMOS[args.name]
+    if not path.is_file():
+        raise UsageError(f"the demos come with the source checkout; {path} is not there")
+    sys.argv = [str(path), *args.args]
+    sys.path.insert(0, str(path.parent))
+    runpy.run_path(str(path), run_name="__main__")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``lrkit`` console script."""
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "demo":
+            return _demo(args)  # a demo's own errors keep their traceback
+        try:
+            return {"schedule": _schedule, "plot": _plot}[args.command](args)
+        except ValueError as error:  # bad values: the schedules and the CSV reader say which
+            raise UsageError(str(error)) from None
+    except UsageError as error:
+        print(f"lrkit: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

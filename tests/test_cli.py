@@ -1,0 +1,130 @@
+"""The lrkit command, run as a user runs it: in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import matplotlib.image
+import pytest
+
+from .helpers import BACKEND
+
+SCRIPT = Path(sys.executable).parent / "lrkit"
+
+
+def lrkit(*args, cwd=None):
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "keras_lrkit.cli"]
+    env = dict(os.environ, KERAS_BACKEND=BACKEND, MPLBACKEND="Agg")
+    return subprocess.run(
+        command + [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+        timeout=600,
+    )
+
+
+def last_line(text):
+    return text.strip().splitlines()[-1]
+
+
+def test_schedule_step_writes_curve_and_prints_rates(tmp_path):
+    out = tmp_path / "step.png"
+    r = lrkit(
+        "schedule", "step", "--initial", 0.1, "--milestones", 30, 60, 90, "--epochs", 100, "-o", out
+    )
+    assert r.returncode == 0, r.stderr
+    lines = dict(line.split(": ") for line in r.stdout.splitlines() if line.startswith("epoch "))
+    expected = {
+        "epoch 0": 0.1,
+        "epoch 30": 0.01,
+        "epoch 60": 0.001,
+        "epoch 90": 0.0001,
+        "epoch 99": 0.0001,
+    }
+    for key, value in expected.items():
+        assert float(lines[key]) == pytest.approx(value, rel=1e-5)
+    assert matplotlib.image.imread(out).shape[0] > 100
+
+
+@pytest.mark.parametrize("kind", ["cosine", "linear", "inverse-sqrt", "constant"])
+def test_every_schedule_and_warmup(tmp_path, kind):
+    r = lrkit(
+        "schedule",
+        kind,
+        "--epochs",
+        20,
+        "--warmup",
+        2,
+        "--at",
+        0,
+        1,
+        2,
+        19,
+        "-o",
+        tmp_path / "s.png",
+    )
+    assert r.returncode == 0, r.stderr
+    rates = [
+        float(line.split(": ")[1]) for line in r.stdout.splitlines() if line.startswith("epoch ")
+    ]
+    assert rates[0] == 0.0  # the warmup starts at 0
+    assert rates[1] == pytest.approx(0.05, rel=1e-5)  # half-way up the 2-epoch ramp to 0.1
+    assert rates[2] == pytest.approx(0.1, rel=1e-5)  # the decay starts on its own clock
+    assert (tmp_path / "s.png").exists()
+
+
+def test_plot_history_csv(tmp_path):
+    csv_path = tmp_path / "history.csv"
+    csv_path.write_text(
+        "epoch,loss,val_loss,learning_rate\n0,1.0,1.2,0.1\n1,0.5,0.9,0.1\n2,0.4,1.0,0.01\n"
+    )
+    r = lrkit("plot", csv_path, "-o", tmp_path / "h.png")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "h.png").stat().st_size > 5000
+
+
+def test_demo_by_name(tmp_path):
+    r = lrkit("demo", "gallery", "-o", tmp_path / "g.png", "--epochs", 10)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "g.png").exists()
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["schedule", "wobble"], "invalid choice: 'wobble'"),
+        (["schedule", "cosine", "--epochs", 0], "--epochs must be >= 1, got 0"),
+        (["schedule", "cosine", "--initial", -1], "Argument `initial_learning_rate`"),
+        (
+            ["schedule", "step", "--milestones", 5, 3],
+            "Argument `milestones` must be strictly increasing",
+        ),
+        (["schedule", "linear", "--epochs", "ten"], "invalid int value: 'ten'"),
+        (["demo", "nope"], "invalid choice: 'nope'"),
+        ([], "the following arguments are required: command"),
+    ],
+)
+def test_bad_arguments_exit_2_with_one_line(args, message):
+    r = lrkit(*args)
+    assert r.returncode == 2
+    line = last_line(r.stderr)
+    assert line.startswith("lrkit: error:") and message in line
+
+
+def test_missing_and_malformed_csv_name_file_and_line(tmp_path):
+    r = lrkit("plot", tmp_path / "missing.csv")
+    assert (
+        r.returncode == 2
+        and "no such file" in last_line(r.stderr)
+        and "missing.csv" in last_line(r.stderr)
+    )
+    bad = tmp_path / "bad.csv"
+    bad.write_text("epoch,loss\n0,1.0\n1,not-a-number\n")
+    r = lrkit("plot", bad)
+    assert r.returncode == 2
+    assert "bad.csv, line 3" in last_line(r.stderr) and "not-a-number" in last_line(r.stderr)
