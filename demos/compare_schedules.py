@@ -41,7 +41,9 @@ OPTIMIZERS = {
 def schedules(initial: float, epochs: int, spe: int) -> dict:
     return {
         "constant": Constant(initial, steps_per_epoch=spe),
-        "step": StepDecay(initial, sorted({max(1, epochs // 2), max(1, epochs * 3 // 4)}), steps_per_epoch=spe),
+        "step": StepDecay(
+            initial, sorted({max(1, epochs // 2), max(1, epochs * 3 // 4)}), steps_per_epoch=spe
+        ),
         "cosine": CosineDecay(initial, epochs, steps_per_epoch=spe),
         "linear": LinearDecay(initial, epochs, steps_per_epoch=spe),
         "inverse sqrt": InverseSqrtDecay(
