@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter
 
 from ._metrics import direction_from_name
 
@@ -103,6 +104,7 @@ def plot_history(
     figure: Figure | None = None,
     figsize: tuple[float, float] | None = None,
     dpi: int = 100,
+    tight_layout: bool = True,
 ) -> Figure:
     """Draw training curves: a panel per metric (train against validation) and the learning rate.
 
@@ -124,6 +126,8 @@ def plot_history(
         title: the figure's title.
         figure: draw into this Figure (cleared first) instead of a new one.
         figsize, dpi: of a new Figure.
+        tight_layout: fit the panels to the figure (the slowest step of a
+            redraw; a figure drawn again with the same panels can skip it).
 
     Returns:
         The ``matplotlib.figure.Figure``.
@@ -166,7 +170,11 @@ def plot_history(
         ax.set_title(name)
         ax.set_xlabel("epoch")
         _mark(ax, best_epoch if mark_best else None, stopped_epoch)
-        ax.legend(loc="best", fontsize="small")
+        # A fixed corner: loc="best" scans every point, slow on long histories.
+        ax.legend(
+            loc="upper right" if direction_from_name(name) == "min" else "lower right",
+            fontsize="small",
+        )
         ax.grid(alpha=0.3)
     if lr_key is not None:
         ax = axes[len(names)]
@@ -179,7 +187,8 @@ def plot_history(
         ax.grid(alpha=0.3)
     if title:
         figure.suptitle(title)
-    figure.tight_layout()
+    if tight_layout:
+        figure.tight_layout()
     return figure
 
 
@@ -220,6 +229,9 @@ def _log_scale_if_wide(ax: Any, values: np.ndarray, span: float = 10) -> None:
     positive = values[np.isfinite(values) & (values > 0)]
     if positive.size and positive.max() > span * positive.min():
         ax.set_yscale("log")
+        ax.yaxis.set_minor_formatter(
+            NullFormatter()
+        )  # labels on minor ticks cost more than the plot
 
 
 def plot_schedule(

@@ -280,7 +280,6 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
                 say(
                     f"Restored the weights from the end of epoch {self.best_epoch} (progress bar: Epoch {self.best_epoch + 1})."
                 )
-        self._snapshot = None  # frees the backup
 
     def get_config(self) -> dict[str, Any]:
         return {

@@ -7,6 +7,7 @@ import math
 import os
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -29,14 +30,19 @@ class _Drawer:
     """A background thread that owns one Figure and draws the newest request.
 
     ``submit`` never waits for matplotlib: it drops the request in a one-slot
-    mailbox (replacing any request still waiting) and returns. ``close`` waits
-    until the last request is drawn.
+    mailbox (replacing any request still waiting) and returns. Drawing holds
+    Python's GIL, so after a draw that took ``d`` seconds the thread rests
+    ``rest * d`` before the next one: drawing takes at most about
+    1 / (1 + rest) of the time (a twentieth by default), however short the epochs. ``close`` draws the
+    last request at once and waits for it.
     """
 
-    def __init__(self, draw: Any) -> None:
+    def __init__(self, draw: Any, rest: float = 19.0) -> None:
         self._draw = draw
+        self._rest = rest
         self._pending: Any = None
         self._closing = False
+        self._ready_at = 0.0
         self._wake = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="lrkit-plotter", daemon=True)
         self._thread.start()
@@ -52,15 +58,22 @@ class _Drawer:
             self._wake.notify()
         self._thread.join()
 
+    def _next_request(self) -> Any:
+        with self._wake:
+            while True:
+                if self._closing or (
+                    self._pending is not None and time.monotonic() >= self._ready_at
+                ):
+                    request, self._pending = self._pending, None
+                    return request
+                timeout = None if self._pending is None else self._ready_at - time.monotonic()
+                self._wake.wait(timeout)
+
     def _run(self) -> None:
-        while True:
-            with self._wake:
-                while self._pending is None and not self._closing:
-                    self._wake.wait()
-                request, self._pending = self._pending, None
-                if request is None:
-                    return
+        while (request := self._next_request()) is not None:
+            started = time.monotonic()
             self._draw(request)
+            self._ready_at = time.monotonic() + self._rest * (time.monotonic() - started)
 
 
 @keras.saving.register_keras_serializable(package="keras_lrkit")
@@ -209,6 +222,7 @@ class HistoryPlotter(keras.callbacks.Callback):
         table = request["table"]
         try:
             self.figure = self.figure or new_figure(self.figsize, self.dpi)
+            panels_before = len(self.figure.axes)
             plot_history(
                 table,
                 metrics=self.metrics,
@@ -217,10 +231,11 @@ class HistoryPlotter(keras.callbacks.Callback):
                 stopped_epoch=request["stopped_epoch"],
                 mark_best=self.mark_best,
                 figure=self.figure,
+                tight_layout=False,
             )
-            if self.figsize is None:
-                panels = len(self.figure.axes)
-                self.figure.set_size_inches(5.0 * panels, 3.8)
+            if len(self.figure.axes) != panels_before:  # a new layout: size and fit it once
+                if self.figsize is None:
+                    self.figure.set_size_inches(5.0 * len(self.figure.axes), 3.8)
                 self.figure.tight_layout()
             png = figure_png(self.figure, dpi=self.dpi)
         except Exception as error:

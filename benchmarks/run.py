@@ -1,0 +1,588 @@
+"""keras_lrkit's benchmarks: what the toolkit costs in the training loop, as ratios measured side by side.
+
+Every figure is a ratio of two medians measured in this one process, the
+variants interleaved (A, B, A, B, ...), at least 5 repeats each. Results go to
+benchmarks/results/<backend>-<device>.json, and benchmarks/results/RESULTS.md
+is rebuilt from every JSON there.
+
+    python benchmarks/run.py                 # all cases
+    python benchmarks/run.py --quick         # small sizes: proves the suite runs (CI)
+    KERAS_BACKEND=jax python benchmarks/run.py --cases 1 2 5
+
+Cases:
+ 1. per-step cost of each schedule inside model.fit (MLP and ResNet), against a
+    constant float rate and against Keras's own schedules;
+ 2. best-weight snapshot and restore against keras.callbacks.EarlyStopping's
+    get_weights / set_weights, with a plain copy of the same bytes as the limit;
+ 3. HistoryPlotter: how long the training thread is held per epoch, and a whole
+    fit's wall time with it against without;
+ 4. vectorized evaluation of 1,000,000 steps against a Python loop over a Keras schedule;
+ 5. extra peak memory of the snapshot against the weights' own size.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("MPLBACKEND", "Agg")
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+import keras  # noqa: E402
+import numpy as np  # noqa: E402
+
+import keras_lrkit as lrk  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+BACKEND = keras.backend.backend()
+
+
+# --- measuring ------------------------------------------------------------------
+
+
+def interleaved(variants: dict, repeats: int) -> dict:
+    """Median seconds of each zero-argument callable, run A, B, C, A, B, C, ..."""
+    times = {name: [] for name in variants}
+    for _ in range(repeats):
+        for name, run in variants.items():
+            gc.collect()
+            start = time.perf_counter()
+            run()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
+
+
+def sync(value=None):
+    """Wait for the device (JAX dispatches asynchronously)."""
+    if BACKEND == "jax":
+        import jax
+
+        jax.block_until_ready(value if value is not None else jax.numpy.zeros(()))
+    elif BACKEND == "torch":
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+    return value
+
+
+def row(case, name, value, unit, target=None, met=None, **extra):
+    return {
+        "case": case,
+        "name": name,
+        "value": value,
+        "unit": unit,
+        "target": target,
+        "met": met,
+        **extra,
+    }
+
+
+# --- case 1: schedules inside model.fit ----------------------------------------------
+
+
+def schedule_variants(steps: int) -> dict:
+    k = keras.optimizers.schedules
+    return {
+        "constant float": 0.01,
+        "StepDecay": lrk.StepDecay(0.01, [steps // 3, 2 * steps // 3]),
+        "CosineDecay": lrk.CosineDecay(0.01, steps),
+        "LinearDecay": lrk.LinearDecay(0.01, steps),
+        "InverseSqrtDecay": lrk.InverseSqrtDecay(0.01, timescale=100),
+        "Constant": lrk.Constant(0.01),
+        "Warmup(CosineDecay)": lrk.Warmup(lrk.CosineDecay(0.01, steps), 100),
+        "keras PiecewiseConstantDecay": k.PiecewiseConstantDecay(
+            [steps // 3, 2 * steps // 3], [0.01, 0.001, 0.0001]
+        ),
+        "keras CosineDecay": k.CosineDecay(0.01, steps),
+        "keras PolynomialDecay": k.PolynomialDecay(0.01, steps, 0.0),
+    }
+
+
+KERAS_EQUIVALENT = {
+    "StepDecay": "keras PiecewiseConstantDecay",
+    "CosineDecay": "keras CosineDecay",
+    "LinearDecay": "keras PolynomialDecay",
+}
+
+
+def mlp():
+    return keras.Sequential(
+        [keras.Input((32,)), keras.layers.Dense(64, activation="relu"), keras.layers.Dense(10)]
+    )
+
+
+def resnet(quick):
+    sys.path.insert(0, str(HERE.parent / "demos"))
+    from _common import build_resnet
+
+    return build_resnet((32, 32, 3), depth=8 if quick else 20)
+
+
+def case_fit(quick: bool, repeats: int) -> list:
+    out = []
+    for model_name, make, shape, steps, batch in [
+        ("MLP", mlp, (32,), 50 if quick else 300, 32),
+        ("ResNet", lambda: resnet(quick), (32, 32, 3), 3 if quick else 30, 32 if quick else 128),
+    ]:
+        rng = np.random.default_rng(0)
+        x = rng.normal(size=(steps * batch, *shape)).astype("float32")
+        y = rng.integers(0, 10, size=(steps * batch,))
+        models = {}
+        for name, rate in schedule_variants(10_000).items():
+            keras.utils.set_random_seed(0)
+            model = make()
+            model.compile(
+                keras.optimizers.SGD(rate, momentum=0.9),
+                keras.losses.SparseCategoricalCrossentropy(from_logits=model_name == "MLP"),
+            )
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compile outside the timing
+            models[name] = model
+
+        def fit_once(model, x=x, y=y, batch=batch):
+            def run():
+                model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
+                sync()
+
+            return run
+
+        medians = interleaved({n: fit_once(m) for n, m in models.items()}, repeats)
+        base = medians["constant float"]
+        for name, seconds in medians.items():
+            ratio = seconds / base
+            lrkit_schedule = not name.startswith("keras") and name != "constant float"
+            met = None
+            if lrkit_schedule:
+                met = ratio <= 1.02
+                if name in KERAS_EQUIVALENT:
+                    keras_ratio = medians[KERAS_EQUIVALENT[name]] / base
+                    met = (
+                        met or ratio <= keras_ratio * 1.02
+                    )  # no slower than Keras's own, within noise
+            out.append(
+                row(
+                    1,
+                    f"{model_name}: {name} / constant float",
+                    round(ratio, 4),
+                    "x",
+                    "<= 1.02x constant, <= Keras equivalent" if lrkit_schedule else None,
+                    met,
+                    step_ms=round(1000 * seconds / steps, 4),
+                )  # fmt: skip
+            )
+    return out
+
+
+# --- case 2: snapshot and restore ------------------------------------------------
+
+
+def big_model(quick):
+    if quick:
+        return keras.Sequential(
+            [
+                keras.Input((256,)),
+                keras.layers.Dense(1024),
+                keras.layers.Dense(1024),
+                keras.layers.Dense(10),
+            ]
+        )
+    return keras.applications.ResNet50(weights=None, input_shape=(224, 224, 3))
+
+
+def weights_bytes(model):
+    return sum(
+        int(np.prod(v.shape)) * np.dtype(keras.backend.standardize_dtype(v.dtype)).itemsize
+        for v in model.weights
+    )
+
+
+def plain_copy(model):
+    """The limit: one copy of the same number of bytes, in one buffer on the same device."""
+    n = weights_bytes(model) // 4
+    if BACKEND == "jax":
+        import jax
+        import jax.numpy as jnp
+
+        device = model.weights[0].value.devices().pop()
+        buffer = jax.device_put(jnp.zeros((n,), "float32"), device)
+        copy = jax.jit(jnp.copy)
+        sync(copy(buffer))
+        return lambda: sync(copy(buffer))
+    if BACKEND == "torch":
+        import torch
+
+        src = torch.zeros(n, dtype=torch.float32, device=model.weights[0].value.device)
+        dst = torch.empty_like(src)
+        return lambda: (dst.copy_(src), sync())
+    src = np.zeros(n, "float32")
+    dst = np.empty_like(src)
+    return lambda: np.copyto(dst, src)
+
+
+def case_snapshot(quick: bool, repeats: int) -> list:
+    model = big_model(quick)
+    mb = weights_bytes(model) / 1e6
+    ours = lrk.EarlyStoppingWithBestRestore("val_loss", patience=10**6)
+    ours.set_model(model)
+    ours.on_train_begin()
+    theirs = keras.callbacks.EarlyStopping("val_loss", patience=10**6, restore_best_weights=True)
+    theirs.set_model(model)
+    theirs.on_train_begin()
+    epoch = {"ours": 0, "keras": 0}
+
+    def improve(callback, key):
+        def run():
+            callback.on_epoch_end(
+                epoch[key], {"val_loss": 1.0 / (epoch[key] + 1)}
+            )  # always an improvement
+            epoch[key] += 1
+            sync()
+
+        return run
+
+    def restore_ours():
+        ours.on_train_end()  # restores the best weights; the backup stays for the next call
+        sync()
+
+    improve(ours, "ours")()  # the first capture and restore compile the copies
+    restore_ours()
+    improve(theirs, "keras")()
+    copy = plain_copy(model)
+    medians = interleaved(
+        {
+            "snapshot: lrkit": improve(ours, "ours"),
+            "snapshot: keras get_weights": improve(theirs, "keras"),
+            "restore: lrkit": restore_ours,
+            "restore: keras set_weights": lambda: (model.set_weights(theirs.best_weights), sync()),
+            "plain copy of the same bytes": copy,
+        },
+        repeats,
+    )
+    on_gpu = device_name() != "cpu"
+    out = []
+    for what in ("snapshot", "restore"):
+        lrkit_s = medians[f"{what}: lrkit"]
+        keras_s = medians[f"{what}: keras {'get_weights' if what == 'snapshot' else 'set_weights'}"]
+        speedup = keras_s / lrkit_s
+        vs_copy = lrkit_s / medians["plain copy of the same bytes"]
+        target = ">= 10x faster than Keras" if on_gpu else ">= 1x (no slower than Keras)"
+        out.append(row(2, f"{what} speed-up over Keras ({mb:.0f} MB)", round(speedup, 2), "x", target,
+                       speedup >= (10 if on_gpu else 1), lrkit_ms=round(1000 * lrkit_s, 3), keras_ms=round(1000 * keras_s, 3)))  # fmt: skip
+        out.append(row(2, f"{what} time / plain copy ({mb:.0f} MB)", round(vs_copy, 2), "x",
+                       "<= 5x the device copy" if on_gpu else None, (vs_copy <= 5) if on_gpu else None,
+                       copy_ms=round(1000 * medians["plain copy of the same bytes"], 3)))  # fmt: skip
+    return out
+
+
+# --- case 3: the plotter ---------------------------------------------------------------
+
+
+class _Stub:
+    """Just enough of a model for the plotter's on_epoch_end."""
+
+    def __init__(self):
+        self.optimizer = keras.optimizers.SGD(0.01)
+        self.stop_training = False
+
+
+def case_plotter(quick: bool, repeats: int, tmp: Path) -> list:
+    out = []
+    epochs = 20 if quick else 200
+    held = {}
+    for background in (True, False):
+        plotter = lrk.HistoryPlotter(tmp / f"bg{background}.png", background=background)
+        plotter.set_model(_Stub())
+        plotter.on_train_begin()
+        times = []
+        for epoch in range(epochs):
+            logs = {
+                "loss": 1 / (epoch + 1),
+                "val_loss": 1.1 / (epoch + 1),
+                "accuracy": 0.5,
+                "val_accuracy": 0.4,
+                "learning_rate": 0.01,
+            }
+            start = time.perf_counter()
+            plotter.on_epoch_end(epoch, logs)
+            times.append(time.perf_counter() - start)
+        plotter.on_train_end()
+        held[background] = statistics.median(times)
+    out.append(
+        row(
+            3,
+            "training thread held per epoch, background drawing",
+            round(1000 * held[True], 3),
+            "ms",
+            "<= 2 ms",
+            held[True] <= 0.002,
+        )
+    )
+    out.append(row(3, "training thread held per epoch, drawing in the training thread", round(1000 * held[False], 3), "ms",
+                   note="what livelossplot-style plotting costs"))  # fmt: skip
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 8)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+    model = keras.Sequential(
+        [keras.Input((8,)), keras.layers.Dense(16, activation="relu"), keras.layers.Dense(1)]
+    )
+    model.compile(keras.optimizers.SGD(0.01), "mse")
+    model.fit(x, y, epochs=1, verbose=0)
+    fit_epochs = 20 if quick else 200
+
+    def fit(callbacks):
+        return lambda: model.fit(
+            x,
+            y,
+            batch_size=32,
+            epochs=fit_epochs,
+            verbose=0,
+            validation_data=(x, y),
+            callbacks=callbacks(),
+        )
+
+    medians = interleaved(
+        {
+            "without": fit(lambda: []),
+            "with HistoryPlotter": fit(lambda: [lrk.HistoryPlotter(tmp / "fit.png")]),
+        },
+        max(3, repeats // 2) if quick else repeats,
+    )
+    ratio = medians["with HistoryPlotter"] / medians["without"]
+    out.append(
+        row(
+            3,
+            f"fit wall time with / without HistoryPlotter ({fit_epochs} epochs)",
+            round(ratio, 4),
+            "x",
+            "<= 1.05x",
+            ratio <= 1.05,
+        )
+    )
+    return out
+
+
+# --- case 4: vectorized evaluation ---------------------------------------------------
+
+
+def case_vectorized(quick: bool, repeats: int) -> list:
+    n = 100_000 if quick else 1_000_000
+    steps = np.arange(n, dtype="int64")
+    out = []
+    loop_schedule = keras.optimizers.schedules.CosineDecay(0.1, n)
+    loop_n = 200 if quick else 2000
+    loop = (
+        interleaved({"loop": lambda: [float(loop_schedule(s)) for s in range(loop_n)]}, 5)["loop"]
+        / loop_n
+        * n
+    )
+    for name, schedule in schedule_variants(n).items():
+        if name.startswith("keras") or name == "constant float":
+            continue
+        t = interleaved(
+            {name: lambda s=schedule: sync(keras.ops.convert_to_numpy(s(steps)))}, repeats
+        )[name]
+        ratio = loop / t
+        out.append(row(4, f"{name}: {n:,} steps in one call", round(1000 * t, 2), "ms", "<= 100 ms and >= 100x a Python loop",
+                       t <= 0.1 and ratio >= 100, speedup_over_loop=round(ratio, 1)))  # fmt: skip
+    out[-1]["note"] = (
+        f"the loop (keras CosineDecay called step by step) was timed over {loop_n} steps and scaled to {n:,}"
+    )
+    return out
+
+
+# --- case 5: memory --------------------------------------------------------------------
+
+MEMORY_PROBE = r"""
+import json, os, sys
+sys.path.insert(0, sys.argv[2])
+import keras, numpy as np
+import keras_lrkit as lrk
+from run import big_model, weights_bytes, BACKEND
+
+def peak():
+    if BACKEND == "jax":
+        import jax
+        stats = jax.devices()[0].memory_stats()
+        if stats:
+            return stats["peak_bytes_in_use"]
+    if BACKEND == "torch":
+        import torch
+        if torch.cuda.is_available():
+            return torch.cuda.max_memory_allocated()
+    with open("/proc/self/status") as f:
+        return next(int(l.split()[1]) * 1024 for l in f if l.startswith("VmHWM"))
+
+model = big_model(sys.argv[1] == "quick")
+keras.ops.convert_to_numpy(model.weights[0])
+before = peak()
+stop = lrk.EarlyStoppingWithBestRestore("val_loss", patience=100)
+stop.set_model(model)
+stop.on_train_begin()
+after = []
+for epoch in range(5):
+    stop.on_epoch_end(epoch, {"val_loss": 1.0 / (epoch + 1)})
+    after.append(peak())
+print(json.dumps({"weights": weights_bytes(model), "before": before, "after": after}))
+"""
+
+
+def case_memory(quick: bool) -> list:
+    result = subprocess.run(
+        [sys.executable, "-c", MEMORY_PROBE, "quick" if quick else "full", str(HERE)],
+        capture_output=True, text=True, check=True, env=dict(os.environ, KERAS_BACKEND=BACKEND),
+    )  # fmt: skip
+    probe = json.loads(result.stdout.strip().splitlines()[-1])
+    extra = (probe["after"][-1] - probe["before"]) / probe["weights"]
+    growth = (probe["after"][-1] - probe["after"][0]) / probe["weights"]
+    return [
+        row(
+            5,
+            "extra peak memory of the snapshot / weights' size",
+            round(extra, 3),
+            "x",
+            "~1x",
+            extra <= 1.25,
+            weights_mb=round(probe["weights"] / 1e6, 1),
+        ),  # fmt: skip
+        row(
+            5,
+            "growth over 4 more improvements / weights' size",
+            round(growth, 3),
+            "x",
+            "0 (no copy per improvement)",
+            growth <= 0.1,
+        ),
+    ]
+
+
+# --- report ------------------------------------------------------------------------------
+
+
+def device_name() -> str:
+    if BACKEND == "jax":
+        import jax
+
+        d = jax.devices()[0]
+        return "cpu" if d.platform == "cpu" else d.device_kind
+    if BACKEND == "torch":
+        import torch
+
+        return torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu"
+    import tensorflow as tf
+
+    gpus = tf.config.list_physical_devices("GPU")
+    return gpus[0].name if gpus else "cpu"
+
+
+def environment() -> dict:
+    versions = {
+        "python": platform.python_version(),
+        "keras": keras.__version__,
+        "numpy": np.__version__,
+        "keras_lrkit": lrk.__version__,
+    }
+    for name in ("tensorflow", "jax", "torch"):
+        if name in sys.modules:
+            versions[name] = sys.modules[name].__version__
+    return {
+        "backend": BACKEND,
+        "device": device_name(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPU cores",
+        "versions": versions,
+        "date": time.strftime("%Y-%m-%d"),
+    }
+
+
+def write_markdown(results_dir: Path) -> Path:
+    lines = [
+        "# keras_lrkit benchmark results",
+        "",
+        "Written by `python benchmarks/run.py`; every figure is a ratio (or time) measured side by side in one process, the median of interleaved repeats. A missed target is shown as missed.",
+        "",
+    ]
+    for path in sorted(results_dir.glob("*.json")):
+        data = json.loads(path.read_text())
+        env = data["environment"]
+        versions = ", ".join(f"{k} {v}" for k, v in env["versions"].items())
+        lines += [f"## {env['backend']} on {env['device']} ({env['machine']}){' — quick mode' if data['quick'] else ''}", "",
+                  f"{env['date']}; {versions}; {data['repeats']} repeats.", "",
+                  "| case | measure | value | target | met |", "|---|---|---|---|---|"]  # fmt: skip
+        for r in data["rows"]:
+            met = "" if r["met"] is None else ("yes" if r["met"] else "**missed**")
+            lines.append(
+                f"| {r['case']} | {r['name']} | {r['value']} {r['unit']} | {r['target'] or ''} | {met} |"
+            )
+        lines.append("")
+    out = results_dir / "RESULTS.md"
+    out.write_text("\n".join(lines))
+    return out
+
+
+def main(argv=None) -> dict:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--quick", action="store_true", help="small sizes and few repeats: proves the suite runs"
+    )
+    p.add_argument("--cases", type=int, nargs="+", default=[1, 2, 3, 4, 5], choices=[1, 2, 3, 4, 5])
+    p.add_argument(
+        "--repeats",
+        type=int,
+        default=None,
+        help="repeats per variant (default 5 quick, 11 full; at least 5)",
+    )
+    p.add_argument(
+        "--output", default=str(HERE / "results"), help="folder for the JSON and RESULTS.md"
+    )
+    args = p.parse_args(argv)
+    repeats = max(5, args.repeats or (5 if args.quick else 11))
+    output = Path(args.output)
+    output.mkdir(parents=True, exist_ok=True)
+    tmp = output / ".scratch"
+    tmp.mkdir(exist_ok=True)
+    rows = []
+    for case in args.cases:
+        started = time.perf_counter()
+        if case == 1:
+            rows += case_fit(args.quick, repeats)
+        elif case == 2:
+            rows += case_snapshot(args.quick, repeats)
+        elif case == 3:
+            rows += case_plotter(args.quick, repeats, tmp)
+        elif case == 4:
+            rows += case_vectorized(args.quick, repeats)
+        elif case == 5:
+            rows += case_memory(args.quick)
+        print(f"case {case} done in {time.perf_counter() - started:.0f} s", flush=True)
+    for f in tmp.iterdir():
+        f.unlink()
+    tmp.rmdir()
+    env = environment()
+    data = {
+        "environment": env,
+        "quick": args.quick,
+        "repeats": repeats,
+        "cases": args.cases,
+        "rows": rows,
+    }
+    label = f"{env['backend']}-{env['device'].lower().replace(' ', '_')}{'-quick' if args.quick else ''}"
+    (output / f"{label}.json").write_text(json.dumps(data, indent=2))
+    md = write_markdown(output)
+    for r in rows:
+        met = "" if r["met"] is None else ("met" if r["met"] else "MISSED")
+        print(
+            f"[{r['case']}] {r['name']}: {r['value']} {r['unit']} {('(target ' + r['target'] + ')') if r['target'] else ''} {met}"
+        )
+    print(f"wrote {output / (label + '.json')} and {md}")
+    return data
+
+
+if __name__ == "__main__":
+    main()
