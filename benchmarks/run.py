@@ -129,9 +129,16 @@ def resnet(quick):
 
 def case_fit(quick: bool, repeats: int) -> list:
     out = []
+    on_cpu = device_name() == "cpu"
     for model_name, make, shape, steps, batch in [
         ("MLP", mlp, (32,), 50 if quick else 300, 32),
-        ("ResNet", lambda: resnet(quick), (32, 32, 3), 3 if quick else 30, 32 if quick else 128),
+        (
+            "ResNet",
+            lambda: resnet(quick),
+            (32, 32, 3),
+            3 if quick else 10 if on_cpu else 30,
+            32 if quick or on_cpu else 128,
+        ),
     ]:
         rng = np.random.default_rng(0)
         x = rng.normal(size=(steps * batch, *shape)).astype("float32")
@@ -526,6 +533,13 @@ def write_markdown(results_dir: Path) -> Path:
     return out
 
 
+def report(rows: list) -> None:
+    for r in rows:
+        met = "" if r["met"] is None else ("met" if r["met"] else "MISSED")
+        target = f"(target {r['target']})" if r["target"] else ""
+        print(f"[{r['case']}] {r['name']}: {r['value']} {r['unit']} {target} {met}", flush=True)
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument(
@@ -547,9 +561,18 @@ def main(argv=None) -> dict:
     output.mkdir(parents=True, exist_ok=True)
     tmp = output / ".scratch"
     tmp.mkdir(exist_ok=True)
-    rows = []
+    env = environment()
+    label = f"{env['backend']}-{env['device'].lower().replace(' ', '_')}{'-quick' if args.quick else ''}"
+    data = {
+        "environment": env,
+        "quick": args.quick,
+        "repeats": repeats,
+        "cases": args.cases,
+        "rows": [],
+    }
+    rows = data["rows"]
     for case in args.cases:
-        started = time.perf_counter()
+        started, first = time.perf_counter(), len(rows)
         if case == 1:
             rows += case_fit(args.quick, repeats)
         elif case == 2:
@@ -561,25 +584,13 @@ def main(argv=None) -> dict:
         elif case == 5:
             rows += case_memory(args.quick)
         print(f"case {case} done in {time.perf_counter() - started:.0f} s", flush=True)
+        report(rows[first:])
+        # Written after every case, so a run cut short keeps what it measured.
+        (output / f"{label}.json").write_text(json.dumps(data, indent=2))
+        md = write_markdown(output)
     for f in tmp.iterdir():
         f.unlink()
     tmp.rmdir()
-    env = environment()
-    data = {
-        "environment": env,
-        "quick": args.quick,
-        "repeats": repeats,
-        "cases": args.cases,
-        "rows": rows,
-    }
-    label = f"{env['backend']}-{env['device'].lower().replace(' ', '_')}{'-quick' if args.quick else ''}"
-    (output / f"{label}.json").write_text(json.dumps(data, indent=2))
-    md = write_markdown(output)
-    for r in rows:
-        met = "" if r["met"] is None else ("met" if r["met"] else "MISSED")
-        print(
-            f"[{r['case']}] {r['name']}: {r['value']} {r['unit']} {('(target ' + r['target'] + ')') if r['target'] else ''} {met}"
-        )
     print(f"wrote {output / (label + '.json')} and {md}")
     return data
 
