@@ -20,6 +20,12 @@ except ImportError:  # pragma: no cover - a Keras without it
         sys.stdout.flush()
 
 
+# The process's umask, read once at import (reading it means setting it), so that
+# atomically written files get the permissions a plain open() would give them.
+_UMASK = os.umask(0o022)
+os.umask(_UMASK)
+
+
 def say(message: str) -> None:
     """Print a line the way Keras prints its own callback messages."""
     _print_msg(message)
@@ -40,6 +46,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:
     os.close(fd)
     try:
         write(tmp)
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600 files
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):

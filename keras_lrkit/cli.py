@@ -103,23 +103,17 @@ def _build_schedule(args: argparse.Namespace):
         raise UsageError(f"--warmup must be >= 0 and below --epochs={epochs}, got {warmup:g}")
     length = epochs - warmup  # the decay fills what the warmup leaves
     if args.kind == "step":
-        if args.every is not None:
-            inner = StepDecay(
-                args.initial,
-                every=args.every,
-                factor=args.factor,
-                min_learning_rate=args.min_lr,
-                steps_per_epoch=spe,
-            )
-        else:
-            milestones = args.milestones or [int(epochs * f) for f in (0.3, 0.6, 0.9)]
-            inner = StepDecay(
-                args.initial,
-                milestones,
-                factor=args.factor,
-                min_learning_rate=args.min_lr,
-                steps_per_epoch=spe,
-            )
+        milestones = (
+            None if args.every else args.milestones or [int(epochs * f) for f in (0.3, 0.6, 0.9)]
+        )
+        inner = StepDecay(
+            args.initial,
+            milestones,
+            every=args.every,
+            factor=args.factor,
+            min_learning_rate=args.min_lr,
+            steps_per_epoch=spe,
+        )
     elif args.kind == "cosine":
         inner = CosineDecay(
             args.initial, length, min_learning_rate=args.min_lr, steps_per_epoch=spe

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from ._validate import check, is_int, is_real
 from .callbacks.lr_logger import base_optimizer
 from .plotting import plot_lr_range_test
 
@@ -105,15 +105,6 @@ def steepest_descent(rates: np.ndarray, smoothed: np.ndarray, mode: str) -> floa
     return float(rates[skip + int(np.argmin(slope))])
 
 
-def _check(name: str, value: Any, ok: bool, requirement: str) -> None:
-    if not ok:
-        raise ValueError(f"Argument `{name}` must be {requirement}. Received: {name}={value!r}")
-
-
-def _real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def _batches(x: Any, y: Any, batch_size: int | None) -> Iterator[tuple]:
     """Endless (x, y[, sample_weight]) batches: arrays sliced in order, or a dataset cycled."""
     if hasattr(x, "as_numpy_iterator") or (y is None and not hasattr(x, "shape")):
@@ -204,37 +195,37 @@ def find_learning_rate(
     >>> 1e-7 <= result.suggestion <= 10.0
     True
     """
-    _check(
+    check(
         "model",
         model,
         getattr(model, "compiled", False) and model.optimizer is not None,
         "a compiled Keras model",
     )
-    _check("min_lr", min_lr, _real(min_lr) and min_lr > 0, "a finite float > 0")
-    _check("max_lr", max_lr, _real(max_lr), "a finite float")
+    check("min_lr", min_lr, is_real(min_lr) and min_lr > 0, "a finite float > 0")
+    check("max_lr", max_lr, is_real(max_lr), "a finite float")
     if not max_lr > min_lr:
         raise ValueError(
             "Arguments `min_lr` and `max_lr` must satisfy min_lr < max_lr. "
             f"Received: min_lr={min_lr!r}, max_lr={max_lr!r}"
         )
-    _check(
+    check(
         "num_steps",
         num_steps,
-        isinstance(num_steps, int) and not isinstance(num_steps, bool) and num_steps >= 2,
+        is_int(num_steps) and num_steps >= 2,
         "an int >= 2",
     )
-    _check("mode", mode, mode in ("exponential", "linear"), 'one of "exponential", "linear"')
-    _check("smoothing", smoothing, _real(smoothing) and 0 <= smoothing < 1, "a float in [0, 1)")
-    _check(
+    check("mode", mode, mode in ("exponential", "linear"), 'one of "exponential", "linear"')
+    check("smoothing", smoothing, is_real(smoothing) and 0 <= smoothing < 1, "a float in [0, 1)")
+    check(
         "divergence_threshold",
         divergence_threshold,
-        _real(divergence_threshold) and divergence_threshold > 1,
+        is_real(divergence_threshold) and divergence_threshold > 1,
         "a float > 1",
     )
-    _check(
+    check(
         "batch_size",
         batch_size,
-        batch_size is None or (isinstance(batch_size, int) and batch_size >= 1),
+        batch_size is None or (is_int(batch_size) and batch_size >= 1),
         "None or an int >= 1",
     )
     batches = _batches(x, y, batch_size)

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from ._metrics import direction_from_name
 
@@ -168,7 +168,7 @@ def plot_history(
                 ax, np.concatenate([table.get(k, []) for k in (name, f"val_{name}")]), 100
             )
         ax.set_title(name)
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         _mark(ax, best_epoch if mark_best else None, stopped_epoch)
         # A fixed corner: loc="best" scans every point, slow on long histories.
         ax.legend(
@@ -182,7 +182,7 @@ def plot_history(
         ax.plot(epochs[: len(rates)], rates, drawstyle="steps-post", color="tab:green")
         _log_scale_if_wide(ax, rates)
         ax.set_title("learning rate")
-        ax.set_xlabel("epoch")
+        _epoch_axis(ax)
         _mark(ax, best_epoch if mark_best else None, stopped_epoch)
         ax.grid(alpha=0.3)
     if title:
@@ -202,6 +202,11 @@ def _best_validation_epoch(
             pick = np.nanargmin if direction == "min" else np.nanargmax
             return int(epochs[pick(np.where(np.isfinite(values), values, np.nan))])
     return None
+
+
+def _epoch_axis(ax: Any) -> None:
+    ax.set_xlabel("epoch")
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
 
 
 def _mark(ax: Any, best_epoch: int | None, stopped_epoch: int | None) -> None:
@@ -229,9 +234,8 @@ def _log_scale_if_wide(ax: Any, values: np.ndarray, span: float = 10) -> None:
     positive = values[np.isfinite(values) & (values > 0)]
     if positive.size and positive.max() > span * positive.min():
         ax.set_yscale("log")
-        ax.yaxis.set_minor_formatter(
-            NullFormatter()
-        )  # labels on minor ticks cost more than the plot
+        # Minor ticks on a log axis cost more to draw than the curves: decades suffice.
+        ax.yaxis.set_minor_locator(NullLocator())
 
 
 def plot_schedule(

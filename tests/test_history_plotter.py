@@ -64,6 +64,10 @@ def test_png_and_csv_written(tmp_path, background):
         [float(r["learning_rate"]) for r in rows], [0.05, 0.05, 0.005, 0.005], rtol=1e-6
     )
     assert sorted(os.listdir(tmp_path)) == ["h.csv", "h.png"]  # no temporary files left
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("h.csv", "h.png"):  # the permissions a plain open() gives, not mkstemp's 0600
+        assert (tmp_path / name).stat().st_mode & 0o777 == 0o666 & ~umask
 
 
 def test_rate_read_from_the_optimizer_without_a_logger(tmp_path):

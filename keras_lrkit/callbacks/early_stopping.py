@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import numbers
 import os
 import warnings
 import weakref
@@ -13,6 +12,7 @@ import keras
 
 from .._io import atomic_write, is_chief, say
 from .._metrics import direction_from_name
+from .._validate import check, constructor_arguments, is_int, is_real
 from ._snapshot import WeightSnapshot
 
 # The EarlyStoppingWithBestRestore currently training each model, so that a
@@ -36,19 +36,6 @@ def _direction_from_compiled_metrics(model: Any, monitor: str) -> str | None:
         if m.name == name and getattr(m, "_direction", None) in ("up", "down"):
             return "max" if m._direction == "up" else "min"
     return None
-
-
-def _check(name: str, value: Any, ok: bool, requirement: str) -> None:
-    if not ok:
-        raise ValueError(f"Argument `{name}` must be {requirement}. Received: {name}={value!r}")
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
-
-
-def _is_real(value: Any) -> bool:
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
 
 
 @keras.saving.register_keras_serializable(package="keras_lrkit")
@@ -124,19 +111,15 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
         verbose: int = 0,
     ) -> None:
         super().__init__()
-        _check("monitor", monitor, isinstance(monitor, str) and monitor != "", "a non-empty str")
-        _check("mode", mode, mode in ("auto", "min", "max"), 'one of "auto", "min", "max"')
-        _check("patience", patience, _is_int(patience) and patience >= 0, "an int >= 0")
-        _check(
-            "min_delta", min_delta, _is_real(min_delta) and min_delta >= 0, "a finite float >= 0"
-        )
-        _check(
-            "baseline", baseline, baseline is None or _is_real(baseline), "None or a finite float"
-        )
-        _check(
+        check("monitor", monitor, isinstance(monitor, str) and monitor != "", "a non-empty str")
+        check("mode", mode, mode in ("auto", "min", "max"), 'one of "auto", "min", "max"')
+        check("patience", patience, is_int(patience) and patience >= 0, "an int >= 0")
+        check("min_delta", min_delta, is_real(min_delta) and min_delta >= 0, "a finite float >= 0")
+        check("baseline", baseline, baseline is None or is_real(baseline), "None or a finite float")
+        check(
             "start_from_epoch",
             start_from_epoch,
-            _is_int(start_from_epoch) and start_from_epoch >= 0,
+            is_int(start_from_epoch) and start_from_epoch >= 0,
             "an int >= 0",
         )
         for flag, value in [
@@ -144,16 +127,16 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
             ("check_finite", check_finite),
             ("strict", strict),
         ]:
-            _check(flag, value, isinstance(value, bool), "a bool")
+            check(flag, value, isinstance(value, bool), "a bool")
         if checkpoint_path is not None:
-            _check(
+            check(
                 "checkpoint_path",
                 checkpoint_path,
                 isinstance(checkpoint_path, (str, os.PathLike))
                 and os.fspath(checkpoint_path).endswith(".weights.h5"),
                 'None or a path ending in ".weights.h5"',
             )
-        _check("verbose", verbose, _is_int(verbose), "an int")
+        check("verbose", verbose, is_int(verbose), "an int")
         self.monitor = monitor
         self.mode = mode
         self.patience = int(patience)
@@ -282,16 +265,4 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
                 )
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            "monitor": self.monitor,
-            "mode": self.mode,
-            "patience": self.patience,
-            "min_delta": self.min_delta,
-            "baseline": self.baseline,
-            "start_from_epoch": self.start_from_epoch,
-            "restore_best_weights": self.restore_best_weights,
-            "check_finite": self.check_finite,
-            "strict": self.strict,
-            "checkpoint_path": self.checkpoint_path,
-            "verbose": self.verbose,
-        }
+        return {name: getattr(self, name) for name in constructor_arguments(self)}

@@ -15,6 +15,7 @@ from typing import Any
 import keras
 
 from .._io import atomic_write, is_chief
+from .._validate import constructor_arguments
 from ..plotting import figure_png, learning_rate_key, new_figure, plot_history
 from .early_stopping import active_early_stopping
 from .lr_logger import iterations, learning_rate_at
@@ -272,17 +273,7 @@ class HistoryPlotter(keras.callbacks.Callback):
             self._display.update(Image(data=png))
 
     def get_config(self) -> dict[str, Any]:
-        return {
-            "path": self.path,
-            "metrics": self.metrics,
-            "every": self.every,
-            "show_learning_rate": self.show_learning_rate,
-            "mark_best": self.mark_best,
-            "csv_path": self.csv_path,
-            "background": self.background,
-            "figsize": self.figsize,
-            "dpi": self.dpi,
-        }
+        return {name: getattr(self, name) for name in constructor_arguments(self)}
 
 
 def _as_float(value: Any) -> float:

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
-import math
-import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
 from keras import ops
+
+from .._validate import constructor_arguments, fail, is_int, is_real
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -18,33 +17,25 @@ LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 DTYPE = "float32"
 
 
-def _fail(name: str, requirement: str, value: Any) -> ValueError:
-    return ValueError(f"Argument `{name}` must be {requirement}. Received: {name}={value!r}")
-
-
 def check_rate(name: str, value: Any) -> float:
     """A learning rate: a finite real number >= 0, returned as a float."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _fail(name, "a finite float >= 0", value)
-    if not math.isfinite(value) or value < 0:
-        raise _fail(name, "a finite float >= 0", value)
+    if not is_real(value) or value < 0:
+        raise fail(name, "a finite float >= 0", value)
     return float(value)
 
 
 def check_positive(name: str, value: Any) -> float | int:
     """A duration or scale: a finite real number > 0 (ints stay ints)."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise _fail(name, "a finite number > 0", value)
-    if not math.isfinite(value) or value <= 0:
-        raise _fail(name, "> 0", value)
-    return int(value) if isinstance(value, numbers.Integral) else float(value)
+    if not is_real(value) or value <= 0:
+        raise fail(name, "> 0" if is_real(value) else "a finite number > 0", value)
+    return int(value) if is_int(value) else float(value)
 
 
 def check_steps_per_epoch(value: Any) -> int | None:
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value <= 0:
-        raise _fail("steps_per_epoch", "None or a positive int", value)
+    if not is_int(value) or value <= 0:
+        raise fail("steps_per_epoch", "None or a positive int", value)
     return int(value)
 
 
@@ -54,25 +45,21 @@ def check_increasing(name: str, values: Any, *, allow_empty: bool = False) -> li
         try:
             values = list(values)
         except TypeError:
-            raise _fail(name, "a sequence of numbers", values) from None
+            raise fail(name, "a sequence of numbers", values) from None
     values = list(values)
     if not values and not allow_empty:
-        raise _fail(name, "a non-empty sequence", values)
-    checked = []
-    for v in values:
-        if isinstance(v, bool) or not isinstance(v, numbers.Real):
-            raise _fail(name, "a sequence of numbers", values)
-        if not math.isfinite(v) or v < 0:
-            raise _fail(name, "a sequence of finite numbers >= 0", values)
-        checked.append(int(v) if isinstance(v, numbers.Integral) else float(v))
+        raise fail(name, "a non-empty sequence", values)
+    if not all(is_real(v) and v >= 0 for v in values):
+        raise fail(name, "a sequence of finite numbers >= 0", values)
+    checked = [int(v) if is_int(v) else float(v) for v in values]
     if any(b <= a for a, b in zip(checked, checked[1:])):
-        raise _fail(name, "strictly increasing", values)
+        raise fail(name, "strictly increasing", values)
     return checked
 
 
 def check_schedule(name: str, value: Any) -> LearningRateSchedule:
     if not isinstance(value, LearningRateSchedule):
-        raise _fail(name, "a keras LearningRateSchedule", value)
+        raise fail(name, "a keras LearningRateSchedule", value)
     return value
 
 
@@ -129,8 +116,9 @@ class Schedule(LearningRateSchedule):
         raise NotImplementedError
 
     def get_config(self) -> dict[str, Any]:
-        params = inspect.signature(type(self).__init__).parameters
-        return {name: self._config_value(getattr(self, name)) for name in params if name != "self"}
+        return {
+            name: self._config_value(getattr(self, name)) for name in constructor_arguments(self)
+        }
 
     @staticmethod
     def _config_value(value: Any) -> Any:
@@ -147,6 +135,5 @@ class Schedule(LearningRateSchedule):
         return keras.optimizers.schedules.deserialize(config)
 
     def __repr__(self) -> str:
-        params = inspect.signature(type(self).__init__).parameters
-        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in params if name != "self")
+        args = ", ".join(f"{name}={getattr(self, name)!r}" for name in constructor_arguments(self))
         return f"{type(self).__name__}({args})"

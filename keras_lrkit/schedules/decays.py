@@ -9,14 +9,8 @@ from typing import Any
 import keras
 from keras import ops
 
-from ._base import (
-    DTYPE,
-    Schedule,
-    _fail,
-    check_increasing,
-    check_positive,
-    check_rate,
-)
+from .._validate import fail, is_real
+from ._base import DTYPE, Schedule, check_increasing, check_positive, check_rate
 
 _register = keras.saving.register_keras_serializable(package="keras_lrkit")
 
@@ -95,12 +89,8 @@ class StepDecay(Schedule):
             )
         self.milestones = None if milestones is None else check_increasing("milestones", milestones)
         self.every = None if every is None else check_positive("every", every)
-        if (
-            isinstance(factor, bool)
-            or not isinstance(factor, (int, float))
-            or not (0 < factor <= 1)
-        ):
-            raise _fail("factor", "in (0, 1]", factor)
+        if not is_real(factor) or not 0 < factor <= 1:
+            raise fail("factor", "in (0, 1]", factor)
         self.factor = float(factor)
         if decrement is not None:
             decrement = check_rate("decrement", decrement)
@@ -127,8 +117,39 @@ class StepDecay(Schedule):
         return ops.maximum(rate, self.min_learning_rate)
 
 
+class _DecayToFloor(Schedule):
+    """From ``a_0`` at t = 0 to ``min_lr`` at t = T along ``_shape``, then held.
+
+        a_t = min_lr + (a_0 - min_lr) * shape(min(t, T) / T)
+
+    with ``shape(0) = 1`` and ``shape(1) = 0``; a subclass gives only ``_shape``.
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        total: float,
+        *,
+        min_learning_rate: float = 0.0,
+        steps_per_epoch: int | None = None,
+    ) -> None:
+        super().__init__(steps_per_epoch)
+        self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
+        self.total = check_positive("total", total)
+        self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
+
+    def _shape(self, progress: Any) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _rate(self, t: Any) -> Any:
+        progress = ops.minimum(t, self.total) / self.total
+        return _interpolate(
+            self.initial_learning_rate, self.min_learning_rate, self._shape(progress)
+        )
+
+
 @_register
-class CosineDecay(Schedule):
+class CosineDecay(_DecayToFloor):
     """Half a cosine period from the initial rate down to the floor.
 
         a_t = min_lr + (a_0 - min_lr) * (1 + cos(pi * min(t, T) / T)) / 2
@@ -156,27 +177,12 @@ class CosineDecay(Schedule):
     Warm Restarts (2017).
     """
 
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        total: float,
-        *,
-        min_learning_rate: float = 0.0,
-        steps_per_epoch: int | None = None,
-    ) -> None:
-        super().__init__(steps_per_epoch)
-        self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
-        self.total = check_positive("total", total)
-        self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
-
-    def _rate(self, t: Any) -> Any:
-        progress = ops.minimum(t, self.total) / self.total
-        fraction = 0.5 * (1.0 + ops.cos(math.pi * progress))
-        return _interpolate(self.initial_learning_rate, self.min_learning_rate, fraction)
+    def _shape(self, progress: Any) -> Any:
+        return 0.5 * (1.0 + ops.cos(math.pi * progress))
 
 
 @_register
-class LinearDecay(Schedule):
+class LinearDecay(_DecayToFloor):
     """A straight line from the initial rate down to the floor.
 
         a_t = min_lr + (a_0 - min_lr) * (1 - min(t, T) / T)
@@ -199,22 +205,8 @@ class LinearDecay(Schedule):
     [0.1, 0.05, 0.0, 0.0]
     """
 
-    def __init__(
-        self,
-        initial_learning_rate: float,
-        total: float,
-        *,
-        min_learning_rate: float = 0.0,
-        steps_per_epoch: int | None = None,
-    ) -> None:
-        super().__init__(steps_per_epoch)
-        self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
-        self.total = check_positive("total", total)
-        self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
-
-    def _rate(self, t: Any) -> Any:
-        fraction = 1.0 - ops.minimum(t, self.total) / self.total
-        return _interpolate(self.initial_learning_rate, self.min_learning_rate, fraction)
+    def _shape(self, progress: Any) -> Any:
+        return 1.0 - progress
 
 
 @_register

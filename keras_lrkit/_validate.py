@@ -1,0 +1,33 @@
+"""Argument checks and configs shared by every public class: one message form everywhere."""
+
+from __future__ import annotations
+
+import inspect
+import math
+import numbers
+from typing import Any
+
+
+def fail(name: str, requirement: str, value: Any) -> ValueError:
+    """``Argument `name` must be <requirement>. Received: name=<value>``."""
+    return ValueError(f"Argument `{name}` must be {requirement}. Received: {name}={value!r}")
+
+
+def check(name: str, value: Any, ok: bool, requirement: str) -> None:
+    if not ok:
+        raise fail(name, requirement, value)
+
+
+def is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
+
+
+def is_real(value: Any) -> bool:
+    """A finite real number (not a bool)."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def constructor_arguments(obj: Any) -> list[str]:
+    """The names of ``type(obj).__init__``'s parameters, which ``obj`` stores under the same names."""
+    params = inspect.signature(type(obj).__init__).parameters
+    return [name for name in params if name != "self"]
