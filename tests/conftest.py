@@ -13,6 +13,9 @@ import pytest  # noqa: E402
 
 matplotlib.use("Agg")
 
+# A script run in subprocesses by test_distribute.py, not a test module (it reads sys.argv).
+collect_ignore = ["distributed_worker.py"]
+
 
 @pytest.fixture(autouse=True)
 def _seed():
