@@ -378,6 +378,8 @@ def case_plotter(quick: bool, repeats: int, tmp: Path) -> list:
             "x",
             "<= 1.05x",
             ratio <= 1.05,
+            without_s=round(medians["without"], 2),
+            with_s=round(medians["with HistoryPlotter"], 2),
         )
     )
     return out
@@ -581,6 +583,14 @@ def main(argv=None) -> dict:
         "cases": args.cases,
         "rows": [],
     }
+    previous = output / f"{label}.json"
+    if (
+        previous.exists() and not args.quick
+    ):  # a re-run of some cases keeps the others' rows and notes
+        old = json.loads(previous.read_text())
+        data["rows"] = [r for r in old["rows"] if r["case"] not in args.cases]
+        data["cases"] = sorted(set(old.get("cases", [])) | set(args.cases))
+        data["notes"] = old.get("notes", [])
     rows = data["rows"]
     for case in args.cases:
         started, first = time.perf_counter(), len(rows)
@@ -596,6 +606,7 @@ def main(argv=None) -> dict:
             rows += case_memory(args.quick)
         print(f"case {case} done in {time.perf_counter() - started:.0f} s", flush=True)
         report(rows[first:])
+        rows.sort(key=lambda r: r["case"])
         # Written after every case, so a run cut short keeps what it measured.
         (output / f"{label}.json").write_text(json.dumps(data, indent=2))
         md = write_markdown(output)

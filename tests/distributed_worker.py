@@ -34,9 +34,14 @@ import keras  # noqa: E402
 import numpy as np  # noqa: E402
 
 from keras_lrkit import (  # noqa: E402
+    Chain,
+    Constant,
+    CosineDecay,
     EarlyStoppingWithBestRestore,
     HistoryPlotter,
+    InverseSqrtDecay,
     LearningRateLogger,
+    LinearDecay,
     StepDecay,
     Warmup,
 )
@@ -61,19 +66,40 @@ class RecordWeights(keras.callbacks.Callback):
 
 
 def data():
+    """128 samples: 8 steps of the global batch of 16 per epoch."""
     rng = np.random.default_rng(0)
     x = rng.normal(size=(128, 6)).astype("float32")
     y = (x @ rng.normal(size=(6, 1)) + 0.1 * rng.normal(size=(128, 1))).astype("float32")
     return x, y
 
 
-def build():
+STEPS = 128 // GLOBAL_BATCH  # steps per epoch
+
+
+def schedules():
+    """Every keras_lrkit schedule, in epoch units (the first is the one multi-worker runs use)."""
+    return {
+        "warmup_step": Warmup(
+            StepDecay(0.05, [2, 4], steps_per_epoch=STEPS), 1, steps_per_epoch=STEPS
+        ),
+        "step_every": StepDecay(0.05, every=2, decrement=0.01, steps_per_epoch=STEPS),
+        "cosine": CosineDecay(0.05, 5, min_learning_rate=0.001, steps_per_epoch=STEPS),
+        "linear": LinearDecay(0.05, 5, steps_per_epoch=STEPS),
+        "inverse_sqrt": InverseSqrtDecay(0.05, timescale=1, steps_per_epoch=STEPS),
+        "constant": Constant(0.02),
+        "chain": Chain(
+            [Constant(0.05), CosineDecay(0.05, 3, steps_per_epoch=STEPS)],
+            [2],
+            steps_per_epoch=STEPS,
+        ),
+    }
+
+
+def build(schedule):
     keras.utils.set_random_seed(0)
     model = keras.Sequential(
         [keras.Input((6,)), keras.layers.Dense(16, activation="tanh"), keras.layers.Dense(1)]
     )
-    steps = len(data()[0]) // GLOBAL_BATCH
-    schedule = Warmup(StepDecay(0.05, [2, 4], steps_per_epoch=steps), 1, steps_per_epoch=steps)
     model.compile(keras.optimizers.SGD(schedule, momentum=0.9), "mse")
     return model
 
@@ -104,7 +130,7 @@ def _MultiWorkerMirroredStrategy():
 
 
 def distribution():
-    """(the scope to build the model in, the number of replicas)."""
+    """(a function giving the scope to build a model in, the number of replicas)."""
     if MODE in ("mirrored", "multi_worker"):
         import tensorflow as tf
 
@@ -112,38 +138,33 @@ def distribution():
             strategy = tf.distribute.MirroredStrategy(["/cpu:0", "/cpu:1"])
         else:
             strategy = _MultiWorkerMirroredStrategy()
-        return strategy.scope(), strategy.num_replicas_in_sync
+        return strategy.scope, strategy.num_replicas_in_sync
     if MODE == "jax_data_parallel":
         devices = keras.distribution.list_devices("cpu")
         assert len(devices) == 2, devices
         keras.distribution.set_distribution(keras.distribution.DataParallel(devices=devices))
-        return contextlib.nullcontext(), len(devices)
-    return contextlib.nullcontext(), 1
+        return contextlib.nullcontext, len(devices)
+    return contextlib.nullcontext, 1
 
 
-def main():
-    os.makedirs(OUTPUT, exist_ok=True)
-    x, y = data()
-    scope, replicas = distribution()
-    with scope:
-        model = build()
+def train(schedule, scope, output):
+    with scope():
+        model = build(schedule)
     logger = LearningRateLogger(per_batch=True)
     stop = EarlyStoppingWithBestRestore(
-        "val_score", mode="min", patience=2, checkpoint_path=os.path.join(OUTPUT, "best.weights.h5")
+        "val_score", mode="min", patience=2, checkpoint_path=os.path.join(output, "best.weights.h5")
     )
     plotter = HistoryPlotter(
-        os.path.join(OUTPUT, "history.png"), csv_path=os.path.join(OUTPUT, "history.csv")
+        os.path.join(output, "history.png"), csv_path=os.path.join(output, "history.csv")
     )
     record = RecordWeights()
+    x, y = data()
     history = model.fit(
         x, y, batch_size=GLOBAL_BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
         callbacks=[logger, Script(), stop, plotter, record],
     )  # fmt: skip
     best = record.by_epoch[stop.best_epoch]
-    restored_equals_best = all(np.array_equal(a, b) for a, b in zip(model.get_weights(), best))
-    result = {
-        "mode": MODE,
-        "replicas": replicas,
+    return {
         "learning_rate": history.history["learning_rate"],
         "batch_learning_rates": logger.batch_learning_rates,
         "stopped_epoch": stop.stopped_epoch,
@@ -151,11 +172,23 @@ def main():
         "stop_reason": stop.stop_reason,
         "epochs_run": len(history.epoch),
         "weights": [w.tolist() for w in model.get_weights()],
-        "restored_equals_best": restored_equals_best,
-        "files": sorted(os.listdir(OUTPUT)),
+        "restored_equals_best": all(
+            np.array_equal(a, b) for a, b in zip(model.get_weights(), best)
+        ),
+        "files": sorted(os.listdir(output)),
     }
+
+
+def main():
+    scope, replicas = distribution()
+    runs = {}
+    names = list(schedules())[:1] if MODE == "multi_worker" else list(schedules())
+    for name in names:
+        output = os.path.join(OUTPUT, name)
+        os.makedirs(output, exist_ok=True)
+        runs[name] = train(schedules()[name], scope, output)
     with open(RESULT, "w") as f:
-        json.dump(result, f)
+        json.dump({"mode": MODE, "replicas": replicas, "runs": runs}, f)
 
 
 if __name__ == "__main__":

@@ -42,7 +42,15 @@ def run_worker(mode, tmp_path, backend, name=None, **extra_env):
     return json.loads(result.read_text())
 
 
-def assert_same_training(run, single):
+def assert_same_training(result, single):
+    assert result["replicas"] == 2
+    assert set(result["runs"]) == set(single["runs"]) and len(single["runs"]) == 7  # every schedule
+    for name, run in result["runs"].items():
+        assert_same_run(run, single["runs"][name])
+        assert run["files"] == ["best.weights.h5", "history.csv", "history.png"], name
+
+
+def assert_same_run(run, single):
     np.testing.assert_allclose(
         run["batch_learning_rates"], single["batch_learning_rates"], rtol=1e-7
     )
@@ -59,9 +67,7 @@ def assert_same_training(run, single):
 def test_mirrored_strategy_matches_single_device(tmp_path):
     single = run_worker("single", tmp_path, "tensorflow")
     mirrored = run_worker("mirrored", tmp_path, "tensorflow")
-    assert mirrored["replicas"] == 2
     assert_same_training(mirrored, single)
-    assert mirrored["files"] == ["best.weights.h5", "history.csv", "history.png"]
 
 
 def free_ports(n):
@@ -101,16 +107,22 @@ def test_multi_worker_mirrored_strategy_two_workers(tmp_path):
                 p.kill()
                 p.wait()
     chief, other = (json.loads((tmp_path / f"worker{i}.json").read_text()) for i in range(2))
-    assert chief["replicas"] == 2
-    for worker in (chief, other):
-        assert worker["stopped_epoch"] == single["stopped_epoch"] == 4
-        assert worker["best_epoch"] == single["best_epoch"] == 2
-        np.testing.assert_allclose(worker["learning_rate"], single["learning_rate"], rtol=1e-7)
-        assert worker["restored_equals_best"]
-    for a, b in zip(chief["weights"], other["weights"]):
+    assert chief["replicas"] == other["replicas"] == 2
+    (name,) = chief["runs"]  # the first schedule only: each multi-worker fit starts a cluster
+    expected = single["runs"][name]
+    runs = [chief["runs"][name], other["runs"][name]]
+    for run in runs:
+        assert (
+            (run["stopped_epoch"], run["best_epoch"])
+            == (expected["stopped_epoch"], expected["best_epoch"])
+            == (4, 2)
+        )
+        np.testing.assert_allclose(run["learning_rate"], expected["learning_rate"], rtol=1e-7)
+        assert run["restored_equals_best"]
+    for a, b in zip(runs[0]["weights"], runs[1]["weights"]):
         np.testing.assert_array_equal(a, b)  # every worker ends with the same restored weights
-    assert chief["files"] == ["best.weights.h5", "history.csv", "history.png"]
-    assert other["files"] == []  # only the chief writes, and no worker leaves a temporary file
+    assert runs[0]["files"] == ["best.weights.h5", "history.csv", "history.png"]
+    assert runs[1]["files"] == []  # only the chief writes, and no worker leaves a temporary file
 
 
 @pytest.mark.skipif(BACKEND != "jax", reason="runs in the suite's JAX pass (KERAS_BACKEND=jax)")
@@ -118,6 +130,4 @@ def test_jax_data_parallel_matches_single_device(tmp_path):
     single = run_worker("single", tmp_path, "jax")
     flags = {"XLA_FLAGS": "--xla_force_host_platform_device_count=2"}
     parallel = run_worker("jax_data_parallel", tmp_path, "jax", **flags)
-    assert parallel["replicas"] == 2
     assert_same_training(parallel, single)
-    assert parallel["files"] == ["best.weights.h5", "history.csv", "history.png"]

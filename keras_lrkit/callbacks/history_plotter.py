@@ -15,8 +15,8 @@ from typing import Any
 import keras
 
 from .._io import atomic_write, is_chief
-from .._validate import constructor_arguments
-from ..plotting import figure_png, learning_rate_key, new_figure, plot_history
+from .._validate import check, constructor_arguments, is_int
+from ..plotting import figure_png, fixed_margins, learning_rate_key, new_figure, plot_history
 from .early_stopping import active_early_stopping
 from .lr_logger import iterations, learning_rate_at
 
@@ -34,11 +34,11 @@ class _Drawer:
     mailbox (replacing any request still waiting) and returns. Drawing holds
     Python's GIL, so after a draw that took ``d`` seconds the thread rests
     ``rest * d`` before the next one: drawing takes at most about
-    1 / (1 + rest) of the time (a twentieth by default), however short the epochs. ``close`` draws the
+    1 / (1 + rest) of the time (a fortieth by default), however short the epochs. ``close`` draws the
     last request at once and waits for it.
     """
 
-    def __init__(self, draw: Any, rest: float = 19.0) -> None:
+    def __init__(self, draw: Any, rest: float = 39.0) -> None:
         self._draw = draw
         self._rest = rest
         self._pending: Any = None
@@ -132,22 +132,19 @@ class HistoryPlotter(keras.callbacks.Callback):
         dpi: int = 100,
     ) -> None:
         super().__init__()
-        if path is not None and not isinstance(path, (str, os.PathLike)):
-            raise ValueError(f"Argument `path` must be a path or None. Received: path={path!r}")
-        if csv_path is not None and not isinstance(csv_path, (str, os.PathLike)):
-            raise ValueError(
-                f"Argument `csv_path` must be a path or None. Received: csv_path={csv_path!r}"
+        for name, value in (("path", path), ("csv_path", csv_path)):
+            check(
+                name,
+                value,
+                value is None or isinstance(value, (str, os.PathLike)),
+                "a path or None",
             )
-        if isinstance(every, bool) or not isinstance(every, int) or every < 1:
-            raise ValueError(f"Argument `every` must be an int >= 1. Received: every={every!r}")
-        if isinstance(dpi, bool) or not isinstance(dpi, int) or dpi < 1:
-            raise ValueError(f"Argument `dpi` must be an int >= 1. Received: dpi={dpi!r}")
-        if metrics is not None and (
-            isinstance(metrics, str) or not all(isinstance(m, str) for m in metrics)
-        ):
-            raise ValueError(
-                f"Argument `metrics` must be a list of names. Received: metrics={metrics!r}"
-            )
+        check("every", every, is_int(every) and every >= 1, "an int >= 1")
+        check("dpi", dpi, is_int(dpi) and dpi >= 1, "an int >= 1")
+        names_ok = metrics is None or (
+            not isinstance(metrics, str) and all(isinstance(m, str) for m in metrics)
+        )
+        check("metrics", metrics, names_ok, "None or a list of metric names")
         self.path = None if path is None else os.fspath(path)
         self.metrics = None if metrics is None else list(metrics)
         self.every = every
@@ -234,10 +231,10 @@ class HistoryPlotter(keras.callbacks.Callback):
                 figure=self.figure,
                 tight_layout=False,
             )
-            if len(self.figure.axes) != panels_before:  # a new layout: size and fit it once
+            if len(self.figure.axes) != panels_before:  # a new layout: size it once
                 if self.figsize is None:
                     self.figure.set_size_inches(5.0 * len(self.figure.axes), 3.8)
-                self.figure.tight_layout()
+                fixed_margins(self.figure)  # tight_layout would cost a full extra render
             png = figure_png(self.figure, dpi=self.dpi)
         except Exception as error:
             self._warn_once("draw", f"HistoryPlotter could not draw the figure: {error!r}")

@@ -7,6 +7,8 @@ from typing import Any
 import keras
 import numpy as np
 
+from .._validate import check
+
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
 
@@ -68,10 +70,7 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     def __init__(self, per_batch: bool = False) -> None:
         super().__init__()
-        if not isinstance(per_batch, bool):
-            raise ValueError(
-                f"Argument `per_batch` must be a bool. Received: per_batch={per_batch!r}"
-            )
+        check("per_batch", per_batch, isinstance(per_batch, bool), "a bool")
         self.per_batch = per_batch
         self.batch_learning_rates: list[float] = []
         self._batch_steps: list[int] = []
