@@ -210,22 +210,13 @@ def _epoch_axis(ax: Any) -> None:
 
 
 def _mark(ax: Any, best_epoch: int | None, stopped_epoch: int | None) -> None:
-    if best_epoch is not None:
-        ax.axvline(
-            best_epoch,
-            color="tab:red",
-            linestyle="--",
-            linewidth=1,
-            label=f"best epoch {best_epoch}",
-        )
-    if stopped_epoch is not None:
-        ax.axvline(
-            stopped_epoch,
-            color="gray",
-            linestyle=":",
-            linewidth=1,
-            label=f"stopped at {stopped_epoch}",
-        )
+    marks = [
+        (best_epoch, "tab:red", "--", f"best epoch {best_epoch}"),
+        (stopped_epoch, "gray", ":", f"stopped at {stopped_epoch}"),
+    ]
+    for epoch, color, style, label in marks:
+        if epoch is not None:
+            ax.axvline(epoch, color=color, linestyle=style, linewidth=1, label=label)
 
 
 def _log_scale_if_wide(ax: Any, values: np.ndarray, span: float = 10) -> None:
