@@ -175,3 +175,32 @@ def test_bad_arguments():
         plot_history({"loss": [1.0]}, metrics=["accuracy"])
     with pytest.raises(ValueError, match="`history`"):
         plot_history(42)
+
+
+def test_notebook_figure_updates_inline(tmp_path, monkeypatch):
+    """In a Jupyter kernel the PNG is displayed once, then updated in place (IPython stand-in)."""
+    import sys
+    import types
+
+    from keras_lrkit.callbacks import history_plotter
+
+    shown = []
+
+    class Handle:
+        def update(self, image):
+            shown.append(("update", image.data))
+
+    def display(image, display_id=False):
+        shown.append(("display", image.data))
+        return Handle()
+
+    fake = types.ModuleType("IPython.display")
+    fake.display = display
+    fake.Image = lambda data: types.SimpleNamespace(data=data)
+    monkeypatch.setitem(sys.modules, "IPython.display", fake)
+    monkeypatch.setattr(history_plotter, "_in_notebook", lambda: True)
+    plotter = HistoryPlotter(tmp_path / "h.png", background=False)
+    fit([plotter], epochs=3)
+    assert [kind for kind, _ in shown][0] == "display"
+    assert {kind for kind, _ in shown[1:]} == {"update"} and len(shown) >= 3
+    assert shown[-1][1] == (tmp_path / "h.png").read_bytes()  # the final figure, as written

@@ -231,10 +231,9 @@ class HistoryPlotter(keras.callbacks.Callback):
                 figure=self.figure,
                 tight_layout=False,
             )
-            if len(self.figure.axes) != panels_before:  # a new layout: size it once
-                if self.figsize is None:
-                    self.figure.set_size_inches(5.0 * len(self.figure.axes), 3.8)
-                fixed_margins(self.figure)  # tight_layout would cost a full extra render
+            if len(self.figure.axes) != panels_before and self.figsize is None:
+                self.figure.set_size_inches(5.0 * len(self.figure.axes), 3.8)  # a new layout
+            fixed_margins(self.figure)  # tight_layout would cost a full extra render
             png = figure_png(self.figure, dpi=self.dpi)
         except Exception as error:
             self._warn_once("draw", f"HistoryPlotter could not draw the figure: {error!r}")
