@@ -86,6 +86,15 @@ def test_step_decay_every_period_in_epochs():
     np.testing.assert_allclose(vector(s, steps), expected, rtol=RTOL)
 
 
+def test_step_decay_every_switches_exactly_at_each_period():
+    # Found by the property test on JAX: XLA turned step / 107 into step * (1 / 107),
+    # and floor(107 / 107) came out 0, one step late.
+    s = StepDecay(1.0, every=107, factor=0.5)
+    steps = [0, 106, 107, 213, 214, 107 * 100 - 1, 107 * 100]  # 0.5**100 is exact in float32
+    np.testing.assert_array_equal(vector(s, steps), 0.5 ** (np.array(steps) // 107))
+    np.testing.assert_array_equal(values(s, steps), 0.5 ** (np.array(steps) // 107))
+
+
 def test_step_decay_decrement_and_floor():
     s = StepDecay(0.1, every=10, decrement=0.03, min_learning_rate=0.02)
     steps = np.array([0, 9, 10, 20, 29, 30, 40, 500])

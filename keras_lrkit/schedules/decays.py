@@ -101,7 +101,12 @@ class StepDecay(Schedule):
         """k: how many decays have happened by ``step`` (in steps)."""
         unit = float(self._steps_per_unit)
         if self.every is not None:
-            return ops.floor(step / (self.every * unit))
+            period = float(self.every * unit)
+            k = ops.floor(step / period)
+            # XLA may divide by multiplying with the reciprocal (107 / 107 -> 0.99999994):
+            # correct k so that k * period <= step < (k + 1) * period holds exactly.
+            k = ops.where((k + 1.0) * period <= step, k + 1.0, k)
+            return ops.where(k * period > step, k - 1.0, k)
         boundaries = ops.convert_to_tensor([m * unit for m in self.milestones], dtype=DTYPE)
         reached = ops.expand_dims(step, -1) >= boundaries
         return ops.sum(ops.cast(reached, DTYPE), axis=-1)
