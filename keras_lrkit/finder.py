@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import keras
@@ -38,7 +38,6 @@ class LRFinderResult:
     suggestion: float | None
     min_loss_lr: float
     stop_reason: str | None = None
-    _figure: Any = field(default=None, repr=False)
 
     def plot(self, path: str | None = None) -> Any:
         """Draw loss against rate (log axis) with the suggestion marked; save to ``path`` if given."""
@@ -243,13 +242,16 @@ def find_learning_rate(
     progress = keras.utils.Progbar(num_steps, stateful_metrics=["lr", "loss"]) if verbose else None
     try:
         drive = state.take_over_learning_rate(rates)
-        best = math.inf
+        best, average = math.inf, 0.0
         batch = first
         for i in range(num_steps):
             drive(i)
             loss = float(model.train_on_batch(*batch, return_dict=True)["loss"])
             losses.append(loss)
-            smoothed = smooth(np.asarray(losses), smoothing)[-1]
+            average = (
+                smoothing * average + (1 - smoothing) * loss
+            )  # as smooth(), one step at a time
+            smoothed = average / (1 - smoothing ** (i + 1))
             if progress is not None:
                 progress.update(i + 1, [("lr", rates[i]), ("loss", loss)])
             if not (math.isfinite(loss) and math.isfinite(smoothed)):

@@ -17,12 +17,10 @@ Every path copies bits exactly: a restore gives back bit-identical weights.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from typing import Any
 
 import keras
-import numpy as np
 
 
 class WeightSnapshot:
@@ -43,17 +41,6 @@ class WeightSnapshot:
         if not self.captured:
             raise RuntimeError("restore() before any capture()")
         self._impl.restore()
-
-    @property
-    def nbytes(self) -> int:
-        """Bytes of the weights, and so of the one backup."""
-        return sum(_nbytes(v) for v in self.variables)
-
-
-def _nbytes(variable: Any) -> int:
-    name = keras.backend.standardize_dtype(variable.dtype)
-    itemsize = 2 if name == "bfloat16" else np.dtype(name).itemsize
-    return math.prod(int(d) for d in variable.shape) * itemsize
 
 
 class _TensorFlowCopy:

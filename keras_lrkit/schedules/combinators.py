@@ -63,16 +63,17 @@ class Warmup(Schedule):
         self.warmup = check_positive("warmup", warmup)
         self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
 
+    @property
+    def _warmup_steps(self) -> float:
+        return float(self.warmup * self._steps_per_unit)
+
     def _ramp(self, step: Any) -> Any:
-        warmup_steps = float(self.warmup * self._steps_per_unit)
         target = ops.cast(self.schedule(0), step.dtype)
-        return self.initial_learning_rate + (target - self.initial_learning_rate) * (
-            step / warmup_steps
-        )
+        start = self.initial_learning_rate
+        return start + (target - start) * (step / self._warmup_steps)
 
     def _rate_at_step(self, step: Any) -> Any:
-        warmup_steps = float(self.warmup * self._steps_per_unit)
-        return join(step, [warmup_steps], [self._ramp, self.schedule])
+        return join(step, [self._warmup_steps], [self._ramp, self.schedule])
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Warmup:
