@@ -162,6 +162,22 @@ def test_warmup_ramp_and_own_clock_in_epochs():
     np.testing.assert_allclose(values(s, steps), expected, rtol=1e-5, atol=1e-9)
 
 
+def test_warmup_evaluates_the_wrapped_schedule_once_per_call():
+    # The ramp's end value s(0) is a constant; evaluating s a second time inside
+    # every training step would double the schedule's ops there.
+    calls = []
+
+    class Counting(keras.optimizers.schedules.LearningRateSchedule):
+        def __call__(self, step):
+            calls.append(step)
+            return keras.ops.cast(step, "float32") * 0.0 + 0.2
+
+    s = Warmup(Counting(), 4)
+    calls.clear()
+    np.testing.assert_allclose(vector(s, [0, 2, 4, 9]), [0.0, 0.1, 0.2, 0.2], rtol=RTOL)
+    assert len(calls) == 1
+
+
 def test_chain_each_schedule_on_its_own_clock():
     s = Chain(
         [Constant(0.1), LinearDecay(0.1, 10), StepDecay(0.05, every=5, factor=0.5)],

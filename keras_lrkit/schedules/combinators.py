@@ -62,15 +62,17 @@ class Warmup(Schedule):
         self.schedule = check_schedule("schedule", schedule)
         self.warmup = check_positive("warmup", warmup)
         self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
+        # The ramp ends where the schedule starts. s(0) is a constant: worked out
+        # once here, the training step does not evaluate the schedule twice.
+        self._ramp_end = float(ops.convert_to_numpy(self.schedule(0)))
 
     @property
     def _warmup_steps(self) -> float:
         return float(self.warmup * self._steps_per_unit)
 
     def _ramp(self, step: Any) -> Any:
-        target = ops.cast(self.schedule(0), step.dtype)
         start = self.initial_learning_rate
-        return start + (target - start) * (step / self._warmup_steps)
+        return start + (self._ramp_end - start) * (step / self._warmup_steps)
 
     def _rate_at_step(self, step: Any) -> Any:
         return join(step, [self._warmup_steps], [self._ramp, self.schedule])
