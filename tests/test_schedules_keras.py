@@ -187,3 +187,38 @@ def test_keras_file_loads_in_fresh_process_and_training_continues(name, tmp_path
     assert out["iterations_after"] == 12
     for got, want in zip(out["weights_after"], model.get_weights()):
         np.testing.assert_allclose(np.float32(got), want, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("name", ["step_every_epochs", "warmup", "chain"])
+def test_legacy_h5_file_keeps_the_schedule(name, tmp_path):
+    schedule = ALL_SCHEDULES[name]()
+    x, y = tiny_regression_data(32)
+    # A loss object: Keras's h5 loader cannot rebuild the string "mse" (a Keras limitation).
+    model = tiny_model(optimizer=keras.optimizers.SGD(schedule))
+    model.compile(optimizer=model.optimizer, loss=keras.losses.MeanSquaredError())
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    path = tmp_path / "m.h5"
+    model.save(path)
+    loaded = keras.models.load_model(path)
+    restored = loaded.optimizer._learning_rate
+    assert type(restored) is type(schedule)
+    assert restored.get_config() == schedule.get_config()
+    np.testing.assert_array_equal(rates(restored, np.arange(40)), rates(schedule, np.arange(40)))
+    assert int(keras.ops.convert_to_numpy(loaded.optimizer.iterations)) == 8  # the clock goes on
+
+
+@pytest.mark.skipif(BACKEND != "tensorflow", reason="SavedModel is TensorFlow's format")
+def test_tensorflow_savedmodel_of_a_model_trained_with_a_schedule(tmp_path):
+    import tensorflow as tf
+
+    x, y = tiny_regression_data(32)
+    model = tiny_model(optimizer=keras.optimizers.SGD(ALL_SCHEDULES["warmup"]()))
+    model.fit(x, y, batch_size=8, epochs=2, shuffle=False, verbose=0)
+    expected = model.predict(x, verbose=0)
+    model.export(tmp_path / "served", verbose=False)  # the inference artifact
+    served = tf.saved_model.load(str(tmp_path / "served"))
+    np.testing.assert_allclose(served.serve(x).numpy(), expected, rtol=1e-6)
+    tf.saved_model.save(model, str(tmp_path / "whole"))  # every tracked variable
+    checkpoint = tf.train.load_checkpoint(str(tmp_path / "whole" / "variables" / "variables"))
+    # The optimizer's step, which the schedule reads: 2 epochs of 4 steps.
+    assert checkpoint.get_tensor("optimizer/_iterations/.ATTRIBUTES/VARIABLE_VALUE") == 8
