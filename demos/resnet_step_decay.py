@@ -138,13 +138,12 @@ def main(argv=None) -> dict:
     if args.early_stopping:
         stopper = EarlyStoppingWithBestRestore("val_accuracy", patience=args.patience, verbose=1)
         callbacks.append(stopper)
-    callbacks.append(
-        HistoryPlotter(
-            os.path.join(args.output, "history.png"),
-            csv_path=os.path.join(args.output, "history.csv"),
-            every=5,
-        )
+    plotter = HistoryPlotter(
+        os.path.join(args.output, "history.png"),
+        csv_path=os.path.join(args.output, "history.csv"),
+        every=5,
     )
+    callbacks.append(plotter)
     print(
         f"ResNet-{args.depth} on {args.dataset}: {len(x_train)} training / {len(x_val)} validation images, "
         f"{steps_per_epoch} steps per epoch, lr {args.learning_rate} / 10 at epochs {args.milestones}"
@@ -195,6 +194,7 @@ def main(argv=None) -> dict:
     }
     with open(os.path.join(args.output, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
+    plotter.wait()  # the last figure is drawn in the background after fit returns
     print(
         f"\nfinal val accuracy {summary['final_val_accuracy']:.4f}, best {summary['best_val_accuracy']:.4f} "
         f"at epoch {best_epoch}; {seconds:.0f} s. Wrote {args.output}/history.csv, history.png, summary.json, model.keras"

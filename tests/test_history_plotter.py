@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import csv
 import os
+import subprocess
+import sys
+import textwrap
+import threading
 import warnings
 
 import keras
@@ -22,7 +26,7 @@ from keras_lrkit import (
 )
 from keras_lrkit.plotting import read_history_csv
 
-from .helpers import tiny_model, tiny_regression_data
+from .helpers import BACKEND, tiny_model, tiny_regression_data
 
 
 def fit(callbacks, epochs=4, schedule=None):
@@ -48,6 +52,7 @@ def test_png_and_csv_written(tmp_path, background):
     png, table = tmp_path / "h.png", tmp_path / "h.csv"
     plotter = HistoryPlotter(png, csv_path=table, background=background)
     history, _ = fit([LearningRateLogger(), plotter])
+    assert plotter.wait(timeout=60)
     image = matplotlib.image.imread(png)
     height, width = image.shape[:2]
     assert (
@@ -90,6 +95,62 @@ def test_every_and_final_draw(tmp_path):
     assert drawn == [3, 4]  # after epoch index 2, and the final state at train end
 
 
+def test_fit_returns_with_the_table_written_while_the_last_figure_is_drawn(tmp_path):
+    png, table = tmp_path / "h.png", tmp_path / "h.csv"
+    plotter = HistoryPlotter(png, csv_path=table)
+    release = threading.Event()
+    original = plotter._draw
+
+    def slow_draw(request):  # a draw that lasts until the test lets it go
+        release.wait(timeout=60)
+        original(request)
+
+    plotter._draw = slow_draw
+    history, _ = fit([plotter], epochs=3)
+    # fit has returned: the CSV is complete, the figure is still being drawn.
+    assert not plotter.wait(timeout=0)
+    assert read_history_csv(table)["loss"] == pytest.approx(history.history["loss"], rel=1e-7)
+    assert not png.exists()
+    release.set()
+    assert plotter.wait(timeout=60)
+    assert png.exists() and read_history_csv(table)["epoch"] == [0, 1, 2]
+
+
+def test_drawer_rests_before_the_first_draw_and_draws_the_last_request(monkeypatch):
+    from keras_lrkit.callbacks import history_plotter
+
+    # A clock that never advances: the first draw's rest never ends, so only
+    # finish() gets a request drawn. Requests replace each other.
+    monkeypatch.setattr(history_plotter, "_now", lambda: 1000.0)
+    drawn = []
+    drawer = history_plotter._Drawer(drawn.append, rest=39.0, first_draw=0.1)
+    for request in range(5):
+        drawer.submit(request)
+    assert drawn == []
+    drawer.finish("last")
+    assert drawer.wait(timeout=60)
+    assert drawn == ["last"]
+
+
+def test_last_figure_is_written_before_the_interpreter_exits(tmp_path):
+    script = textwrap.dedent(
+        f"""
+        import time
+        import numpy as np, keras
+        from keras_lrkit import HistoryPlotter
+        plotter = HistoryPlotter({str(tmp_path / "h.png")!r})
+        original = plotter._draw
+        plotter._draw = lambda request: (time.sleep(1.0), original(request))
+        model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        model.compile("sgd", "mse")
+        model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[plotter])
+        """
+    )
+    env = dict(os.environ, KERAS_BACKEND=BACKEND, MPLBACKEND="Agg")
+    subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=240)
+    assert matplotlib.image.imread(tmp_path / "h.png").shape[0] > 100  # exited after the draw
+
+
 def test_marks_best_and_stop_epoch_from_early_stopping(tmp_path):
     class Inject(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):
@@ -98,6 +159,7 @@ def test_marks_best_and_stop_epoch_from_early_stopping(tmp_path):
     stop = EarlyStoppingWithBestRestore(patience=2)
     plotter = HistoryPlotter(tmp_path / "h.png")
     fit([Inject(), stop, plotter], epochs=5)
+    plotter.wait()
     assert (stop.best_epoch, stop.stopped_epoch) == (1, 3)
     labels = {line.get_label() for line in plotter.figure.axes[0].get_lines()}
     assert {"best epoch 1", "stopped at 3"} <= labels
@@ -109,6 +171,7 @@ def test_unwritable_path_warns_once_and_fit_completes(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history, _ = fit([plotter], epochs=3)
+        plotter.wait()
     messages = [str(w.message) for w in caught if "could not write" in str(w.message)]
     assert len(messages) == 1 and "no_such_dir" in messages[0]
     assert len(history.epoch) == 3

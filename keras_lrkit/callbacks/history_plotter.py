@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import csv
 import math
 import os
@@ -9,6 +10,7 @@ import sys
 import threading
 import time
 import warnings
+import weakref
 from collections.abc import Sequence
 from typing import Any
 
@@ -27,54 +29,94 @@ def _in_notebook() -> bool:
     return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
 
 
+_now = time.monotonic  # the drawer's clock (tests replace it)
+
+
 class _Drawer:
     """A background thread that owns one Figure and draws the newest request.
 
     ``submit`` never waits for matplotlib: it drops the request in a one-slot
     mailbox (replacing any request still waiting) and returns. Drawing holds
-    Python's GIL, so after a draw that took ``d`` seconds the thread rests
-    ``rest * d`` before the next one: drawing takes at most about
-    1 / (1 + rest) of the time (a fortieth by default), however short the epochs. ``close`` draws the
-    last request at once and waits for it.
+    Python's GIL, so the thread keeps to a share of the time: after a draw that
+    took ``d`` seconds it rests ``rest * d`` before the next one, and before the
+    first it rests ``rest * first_draw`` (a guess at ``d``). Drawing then takes
+    at most about 1 / (1 + rest) of the time (a fortieth by default), from the
+    first epoch on, however short the epochs.
+
+    ``finish`` hands over the last request and returns at once; the thread
+    draws it ``grace`` seconds later (so that ``fit`` returns first, rather than
+    wait for the GIL behind the drawing), then ends. ``wait`` has it draw at
+    once and blocks until it is done; an unfinished drawer is waited for when
+    the interpreter exits, so the last figure is not lost.
     """
 
-    def __init__(self, draw: Any, rest: float = 39.0) -> None:
+    def __init__(
+        self, draw: Any, rest: float = 39.0, first_draw: float = 0.1, grace: float = 0.05
+    ) -> None:
         self._draw = draw
         self._rest = rest
+        self._grace = grace
         self._pending: Any = None
         self._closing = False
-        self._ready_at = 0.0
+        self._ready_at = _now() + rest * first_draw  # the next draw, while training
+        self._final_at = math.inf  # the last draw, once finishing
         self._wake = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="lrkit-plotter", daemon=True)
         self._thread.start()
 
+    @property
+    def finishing(self) -> bool:
+        return self._closing
+
     def submit(self, request: Any) -> None:
         with self._wake:
             self._pending = request
-            self._wake.notify()
+            # While resting the thread wakes up by itself; waking it at every
+            # epoch would cost a GIL hand-over each time.
+            if _now() >= self._ready_at:
+                self._wake.notify()
 
-    def close(self) -> None:
+    def finish(self, request: Any) -> None:
         with self._wake:
+            self._pending = request
             self._closing = True
+            self._final_at = _now() + self._grace
             self._wake.notify()
-        self._thread.join()
+        _unfinished.add(self)
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with self._wake:
+            if not self._closing:
+                raise RuntimeError("wait() before finish(): the drawer would never end")
+            self._final_at = -math.inf
+            self._wake.notify()
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
 
     def _next_request(self) -> Any:
         with self._wake:
             while True:
-                if self._closing or (
-                    self._pending is not None and time.monotonic() >= self._ready_at
-                ):
+                due = self._final_at if self._closing else self._ready_at
+                now = _now()
+                if (self._closing or self._pending is not None) and now >= due:
                     request, self._pending = self._pending, None
-                    return request
-                timeout = None if self._pending is None else self._ready_at - time.monotonic()
-                self._wake.wait(timeout)
+                    return request  # None once finishing with nothing left: the end
+                self._wake.wait(due - now if due > now else None)
 
     def _run(self) -> None:
         while (request := self._next_request()) is not None:
-            started = time.monotonic()
+            started = _now()
             self._draw(request)
-            self._ready_at = time.monotonic() + self._rest * (time.monotonic() - started)
+            self._ready_at = _now() + self._rest * (_now() - started)
+
+
+_unfinished: weakref.WeakSet[_Drawer] = weakref.WeakSet()
+
+
+@atexit.register
+def _finish_drawing_at_exit() -> None:
+    for drawer in list(_unfinished):
+        drawer.wait(timeout=60)
 
 
 @keras.saving.register_keras_serializable(package="keras_lrkit")
@@ -87,9 +129,13 @@ class HistoryPlotter(keras.callbacks.Callback):
     ``EarlyStoppingWithBestRestore`` in the same fit, else the best validation
     value) and the epoch training stopped. The drawing happens in a background
     thread with its own Figure (never pyplot), the newest request replacing one
-    still waiting, so the training thread only copies the epoch's row; the
-    figure is complete when ``fit`` returns. In a Jupyter notebook the figure
-    also updates inline.
+    still waiting, so the training thread only copies the epoch's row. Drawing
+    holds Python's GIL, so the thread draws at most a fortieth of the time: the
+    first figure comes after about 4 seconds of training, then as often as
+    that share allows. The CSV is complete when ``fit`` returns; the last
+    figure follows a draw's time later (``wait()`` blocks for it; the next
+    ``fit`` and the interpreter's exit wait for it too). In a Jupyter notebook
+    the figure also updates inline, and ``fit`` waits for the last one.
 
     Files are written atomically (a temporary name, then a rename). A file that
     cannot be written gives one warning and training goes on. Under distributed
@@ -160,12 +206,17 @@ class HistoryPlotter(keras.callbacks.Callback):
         self._warned: set[str] = set()
         self._png: bytes | None = None
         self._display = None
+        self._table_lock = threading.Lock()
+        self._table_rows = 0  # rows of the CSV on disk, in this fit
+        self._writes = True
 
     # --- the training thread: record a row, hand off a copy ------------------
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        self.wait()  # the previous fit's last figure, still being drawn
         self.history = {"epoch": []}
         self._warned = set()
+        self._table_rows = 0
         self._writes = is_chief()
         if self._writes and self.background:
             self._drawer = _Drawer(self._draw)
@@ -178,17 +229,38 @@ class HistoryPlotter(keras.callbacks.Callback):
                 learning_rate_at(optimizer, max(iterations(optimizer) - 1, 0))
             )
         self._append(epoch, row)
-        if (epoch + 1) % self.every == 0:
-            self._request()
+        if (epoch + 1) % self.every == 0 and self._writes:
+            self._submit(self._request())
         self._show_in_notebook()
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        if self.history["epoch"]:
-            self._request()
-        if self._drawer is not None:
-            self._drawer.close()
-            self._drawer = None
+        request = self._request() if self.history["epoch"] and self._writes else None
+        if request is not None:
+            self._save_table(request["table"])  # the numbers are on disk when fit returns
+        if self._drawer is None:
+            if request is not None:
+                self._draw(request)
+        else:
+            self._drawer.finish(request)  # the last figure follows, off the training thread
+            if _in_notebook():
+                self.wait()  # the inline figure shows the end of training
         self._show_in_notebook()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the last figure is drawn and written; True once it is.
+
+        ``fit`` returns without waiting for the final figure, which the
+        background thread finishes (the CSV is already written). Call this
+        before reading the PNG or ``figure`` right after ``fit``. The next
+        ``fit`` and the interpreter's exit wait for it too.
+        """
+        drawer = self._drawer
+        if drawer is None or not drawer.finishing:
+            return True
+        done = drawer.wait(timeout)
+        if done:
+            self._drawer = None
+        return done
 
     def _append(self, epoch: int, row: dict[str, float]) -> None:
         n = len(self.history["epoch"])
@@ -200,15 +272,15 @@ class HistoryPlotter(keras.callbacks.Callback):
             if len(column) == n:
                 column.append(math.nan)
 
-    def _request(self) -> None:
-        if not self._writes:
-            return
+    def _request(self) -> dict[str, Any]:
         stopper = active_early_stopping(self.model) if self.mark_best else None
-        request = {
+        return {
             "table": {k: list(v) for k, v in self.history.items()},
             "best_epoch": getattr(stopper, "best_epoch", None),
             "stopped_epoch": getattr(stopper, "stopped_epoch", None),
         }
+
+    def _submit(self, request: dict[str, Any]) -> None:
         if self._drawer is not None:
             self._drawer.submit(request)
         else:
@@ -237,12 +309,21 @@ class HistoryPlotter(keras.callbacks.Callback):
             png = figure_png(self.figure, dpi=self.dpi)
         except Exception as error:
             self._warn_once("draw", f"HistoryPlotter could not draw the figure: {error!r}")
+            png = None
+        if png is not None:
+            self._png = png
+            if self.path is not None:
+                self._write(self.path, lambda tmp: _write_bytes(tmp, png))
+        self._save_table(table)
+
+    def _save_table(self, table: dict[str, list[float]]) -> None:
+        """Write the CSV unless a longer table is already on disk (the threads race)."""
+        if self.csv_path is None:
             return
-        self._png = png
-        if self.path is not None:
-            self._write(self.path, lambda tmp: _write_bytes(tmp, png))
-        if self.csv_path is not None:
-            self._write(self.csv_path, lambda tmp: _write_csv(tmp, table))
+        with self._table_lock:
+            if len(table["epoch"]) > self._table_rows:
+                self._write(self.csv_path, lambda tmp: _write_csv(tmp, table))
+                self._table_rows = len(table["epoch"])
 
     def _write(self, path: str, write: Any) -> None:
         try:
