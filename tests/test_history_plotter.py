@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import csv
 import os
 import subprocess
@@ -267,3 +268,22 @@ def test_notebook_figure_updates_inline(tmp_path, monkeypatch):
     assert [kind for kind, _ in shown][0] == "display"
     assert {kind for kind, _ in shown[1:]} == {"update"} and len(shown) >= 3
     assert shown[-1][1] == (tmp_path / "h.png").read_bytes()  # the final figure, as written
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda p: HistoryPlotter(p / "h.png", csv_path=p / "h.csv", every=2),
+        lambda p: EarlyStoppingWithBestRestore("val_loss", patience=2),
+        lambda p: LearningRateLogger(per_batch=True),
+    ],
+)
+def test_callbacks_deep_copy(tmp_path, make):
+    # KerasTuner deep-copies the callbacks it is given, once for every trial.
+    callback = make(tmp_path)
+    clone = copy.deepcopy(callback)
+    assert clone.get_config() == callback.get_config()
+    fit([clone], epochs=2)  # the copy trains on its own
+    if isinstance(clone, HistoryPlotter):
+        clone.wait()
+        assert clone.history["epoch"] == [0, 1] and callback.history == {}

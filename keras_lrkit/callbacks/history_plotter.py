@@ -20,7 +20,7 @@ from .._io import atomic_write, is_chief
 from .._validate import check, constructor_arguments, is_int
 from ..plotting import figure_png, fixed_margins, learning_rate_key, new_figure, plot_history
 from .early_stopping import active_early_stopping
-from .lr_logger import iterations, learning_rate_at
+from .lr_logger import last_learning_rate
 
 
 def _in_notebook() -> bool:
@@ -111,6 +111,7 @@ class _Drawer:
 
 
 _unfinished: weakref.WeakSet[_Drawer] = weakref.WeakSet()
+_table_lock = threading.Lock()  # module-wide: a callback must stay deep-copyable (KerasTuner)
 
 
 @atexit.register
@@ -206,7 +207,6 @@ class HistoryPlotter(keras.callbacks.Callback):
         self._warned: set[str] = set()
         self._png: bytes | None = None
         self._display = None
-        self._table_lock = threading.Lock()
         self._table_rows = 0  # rows of the CSV on disk, in this fit
         self._writes = True
 
@@ -224,10 +224,7 @@ class HistoryPlotter(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row = {k: _as_float(v) for k, v in (logs or {}).items()}
         if self.show_learning_rate and learning_rate_key(row) is None:
-            optimizer = self.model.optimizer
-            row["learning_rate"] = float(
-                learning_rate_at(optimizer, max(iterations(optimizer) - 1, 0))
-            )
+            row["learning_rate"] = last_learning_rate(self.model.optimizer)
         self._append(epoch, row)
         if (epoch + 1) % self.every == 0 and self._writes:
             self._submit(self._request())
@@ -320,7 +317,7 @@ class HistoryPlotter(keras.callbacks.Callback):
         """Write the CSV unless a longer table is already on disk (the threads race)."""
         if self.csv_path is None:
             return
-        with self._table_lock:
+        with _table_lock:
             if len(table["epoch"]) > self._table_rows:
                 self._write(self.csv_path, lambda tmp: _write_csv(tmp, table))
                 self._table_rows = len(table["epoch"])

@@ -40,6 +40,18 @@ def iterations(optimizer: Any) -> int:
     return int(keras.ops.convert_to_numpy(base_optimizer(optimizer).iterations))
 
 
+def last_learning_rate(optimizer: Any) -> float:
+    """The rate of the optimizer's last step (``iterations - 1``), as a float.
+
+    A float rate is its variable's value, read without the step; a schedule
+    (or a callable) is evaluated at that step.
+    """
+    rate = base_optimizer(optimizer)._learning_rate
+    if isinstance(rate, keras.Variable):
+        return float(keras.ops.convert_to_numpy(rate))
+    return float(learning_rate_at(optimizer, max(iterations(optimizer) - 1, 0)))
+
+
 @keras.saving.register_keras_serializable(package="keras_lrkit")
 class LearningRateLogger(keras.callbacks.Callback):
     """Put the learning rate into the logs, so History and CSVLogger record it.
@@ -90,9 +102,8 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         optimizer = self.model.optimizer
-        last_step = max(iterations(optimizer) - 1, 0)
         if logs is not None:
-            logs["learning_rate"] = float(learning_rate_at(optimizer, last_step))
+            logs["learning_rate"] = last_learning_rate(optimizer)
         if self._batch_steps:
             self.batch_learning_rates.extend(
                 learning_rate_at(optimizer, self._batch_steps).tolist()
