@@ -42,6 +42,25 @@ def test_float_rate():
     np.testing.assert_allclose(history.history["learning_rate"], [0.05, 0.05], rtol=1e-6)
 
 
+def test_float_rate_changed_by_another_callback():
+    # Keras's LearningRateScheduler assigns the float rate's variable each epoch.
+    halve = keras.callbacks.LearningRateScheduler(lambda epoch, lr: 0.1 * 0.5**epoch)
+    history = fit(keras.optimizers.SGD(0.1), 3, [halve, LearningRateLogger()])
+    np.testing.assert_allclose(history.history["learning_rate"], [0.1, 0.05, 0.025], rtol=1e-6)
+
+
+def test_loss_scale_optimizer_reports_the_inner_rate():
+    spe = 4
+    inner = keras.optimizers.SGD(StepDecay(0.1, [1], steps_per_epoch=spe))
+    optimizer = keras.optimizers.LossScaleOptimizer(inner)
+    history = fit(optimizer, 2, [LearningRateLogger()])
+    np.testing.assert_allclose(history.history["learning_rate"], [0.1, 0.01], rtol=1e-6)
+    history = fit(
+        keras.optimizers.LossScaleOptimizer(keras.optimizers.SGD(0.05)), 1, [LearningRateLogger()]
+    )
+    np.testing.assert_allclose(history.history["learning_rate"], [0.05], rtol=1e-6)
+
+
 def test_per_batch_keeps_every_batch():
     total = 12  # 3 epochs of 4 steps
     logger = LearningRateLogger(per_batch=True)
