@@ -152,6 +152,23 @@ def test_last_figure_is_written_before_the_interpreter_exits(tmp_path):
     assert matplotlib.image.imread(tmp_path / "h.png").shape[0] > 100  # exited after the draw
 
 
+def test_a_fit_that_raised_leaves_no_drawing_thread_behind(tmp_path):
+    class Boom(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            if epoch == 1:
+                raise RuntimeError("boom")
+
+    plotter = HistoryPlotter(tmp_path / "h.png", csv_path=tmp_path / "h.csv")
+    with pytest.raises(RuntimeError, match="boom"):
+        fit([plotter, Boom()], epochs=3)  # Keras skips on_train_end
+    stranded = plotter._drawer._thread
+    fit([plotter], epochs=2)
+    assert plotter.wait(timeout=60)
+    stranded.join(timeout=60)
+    assert not stranded.is_alive()
+    assert read_history_csv(tmp_path / "h.csv")["epoch"] == [0, 1]
+
+
 def test_marks_best_and_stop_epoch_from_early_stopping(tmp_path):
     class Inject(keras.callbacks.Callback):
         def on_epoch_end(self, epoch, logs=None):

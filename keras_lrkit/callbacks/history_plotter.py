@@ -213,6 +213,8 @@ class HistoryPlotter(keras.callbacks.Callback):
     # --- the training thread: record a row, hand off a copy ------------------
 
     def on_train_begin(self, logs: dict | None = None) -> None:
+        if self._drawer is not None and not self._drawer.finishing:
+            self._drawer.finish(None)  # a fit that raised never reached on_train_end
         self.wait()  # the previous fit's last figure, still being drawn
         self.history = {"epoch": []}
         self._warned = set()
