@@ -32,3 +32,15 @@ def tiny_model(features: int = 4, optimizer=None, **compile_kwargs):
     )
     model.compile(optimizer=optimizer or keras.optimizers.SGD(0.01), loss="mse", **compile_kwargs)
     return model
+
+
+def batchnorm_model(features: int = 4, outputs: int = 1):
+    """Dense, BatchNormalization, Dense: trainable weights and non-trainable statistics."""
+    return keras.Sequential(
+        [
+            keras.Input((features,)),
+            keras.layers.Dense(8),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(outputs),
+        ]
+    )

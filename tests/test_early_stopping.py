@@ -12,7 +12,7 @@ import pytest
 
 from keras_lrkit import EarlyStoppingWithBestRestore
 
-from .helpers import tiny_model, tiny_regression_data
+from .helpers import batchnorm_model, tiny_model, tiny_regression_data
 
 NAN, INF = math.nan, math.inf
 
@@ -212,14 +212,7 @@ def test_restore_best_weights_false_keeps_last_weights():
 
 
 def test_batchnorm_statistics_are_restored_too():
-    model = keras.Sequential(
-        [
-            keras.Input((4,)),
-            keras.layers.Dense(8),
-            keras.layers.BatchNormalization(),
-            keras.layers.Dense(1),
-        ]
-    )
+    model = batchnorm_model()
     model.compile(keras.optimizers.SGD(0.05), "mse")
     stop, record, model = run([1.0, 0.4, 0.6, 0.7, 0.8], model=model, patience=10)
     assert len(model.non_trainable_weights) == 2

@@ -8,20 +8,7 @@ import pytest
 
 from keras_lrkit.callbacks._snapshot import WeightSnapshot
 
-from .helpers import BACKEND
-
-
-def model_with_state():
-    """Float kernels and BatchNorm's non-trainable statistics."""
-    model = keras.Sequential(
-        [
-            keras.Input((3,)),
-            keras.layers.Dense(4),
-            keras.layers.BatchNormalization(),
-            keras.layers.Dense(2),
-        ]
-    )
-    return model
+from .helpers import BACKEND, batchnorm_model
 
 
 def read(model):
@@ -41,7 +28,7 @@ def assert_same_bits(got, want):
 
 
 def test_restore_gives_back_the_last_capture_bit_for_bit():
-    model = model_with_state()
+    model = batchnorm_model(features=3, outputs=2)
     snapshot = WeightSnapshot(model.weights)
     with pytest.raises(RuntimeError, match="before any capture"):
         snapshot.restore()
@@ -60,7 +47,7 @@ def test_restore_gives_back_the_last_capture_bit_for_bit():
 def test_capture_after_a_restore_does_not_alias_the_model():
     # After a restore the model may hold the backup's own arrays (JAX); training
     # then replaces or donates them, and the next capture must still be a copy.
-    model = model_with_state()
+    model = batchnorm_model(features=3, outputs=2)
     snapshot = WeightSnapshot(model.weights)
     perturb(model, 0)
     snapshot.capture()
@@ -81,7 +68,7 @@ def test_capture_after_a_restore_does_not_alias_the_model():
 def test_jax_capture_writes_into_the_same_buffers():
     # One backup however often the best changes: the second capture donates the
     # first one's buffers and writes in place, so the device addresses stay.
-    model = model_with_state()
+    model = batchnorm_model(features=3, outputs=2)
     snapshot = WeightSnapshot(model.weights)
     perturb(model, 0)
     snapshot.capture()

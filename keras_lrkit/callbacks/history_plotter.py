@@ -57,16 +57,12 @@ class _Drawer:
         self._rest = rest
         self._grace = grace
         self._pending: Any = None
-        self._closing = False
+        self.finishing = False  # finish() was called: the thread ends after one more draw
         self._ready_at = _now() + rest * first_draw  # the next draw, while training
         self._final_at = math.inf  # the last draw, once finishing
         self._wake = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="lrkit-plotter", daemon=True)
         self._thread.start()
-
-    @property
-    def finishing(self) -> bool:
-        return self._closing
 
     def submit(self, request: Any) -> None:
         with self._wake:
@@ -79,14 +75,14 @@ class _Drawer:
     def finish(self, request: Any) -> None:
         with self._wake:
             self._pending = request
-            self._closing = True
+            self.finishing = True
             self._final_at = _now() + self._grace
             self._wake.notify()
         _unfinished.add(self)
 
     def wait(self, timeout: float | None = None) -> bool:
         with self._wake:
-            if not self._closing:
+            if not self.finishing:
                 raise RuntimeError("wait() before finish(): the drawer would never end")
             self._final_at = -math.inf
             self._wake.notify()
@@ -96,9 +92,9 @@ class _Drawer:
     def _next_request(self) -> Any:
         with self._wake:
             while True:
-                due = self._final_at if self._closing else self._ready_at
+                due = self._final_at if self.finishing else self._ready_at
                 now = _now()
-                if (self._closing or self._pending is not None) and now >= due:
+                if (self.finishing or self._pending is not None) and now >= due:
                     request, self._pending = self._pending, None
                     return request  # None once finishing with nothing left: the end
                 self._wake.wait(due - now if due > now else None)
