@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import math
 import os
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from keras_lrkit import (
     plot_history,
     plot_schedule,
 )
+from keras_lrkit.callbacks.history_plotter import _table
 from keras_lrkit.plotting import read_history_csv
 
 from .helpers import BACKEND, tiny_model, tiny_regression_data
@@ -89,7 +91,7 @@ def test_every_and_final_draw(tmp_path):
     drawn = []
     original = plotter._draw
     plotter._draw = lambda request: (
-        drawn.append(len(request["table"]["epoch"])),
+        drawn.append(request["rows"]),
         original(request),
     )
     fit([plotter], epochs=4)
@@ -304,3 +306,17 @@ def test_callbacks_deep_copy(tmp_path, make):
     if isinstance(clone, HistoryPlotter):
         clone.wait()
         assert clone.history["epoch"] == [0, 1] and callback.history == {}
+
+
+def test_a_request_holds_the_rows_and_columns_it_was_made_with(tmp_path):
+    # The training thread hands the drawer the table's length, not a copy; rows and
+    # columns added after the request must not reach that request's figure or CSV.
+    plotter = HistoryPlotter(tmp_path / "h.png", background=False, mark_best=False)
+    plotter.history = {"epoch": []}
+    plotter._append(0, {"loss": 1.0})
+    first = plotter._request()
+    plotter._append(1, {"loss": 0.5, "val_loss": 0.7})
+    assert _table(first) == {"epoch": [0], "loss": [1.0]}
+    second = _table(plotter._request())
+    assert second["epoch"] == [0, 1] and second["loss"] == [1.0, 0.5]
+    assert math.isnan(second["val_loss"][0]) and second["val_loss"][1] == 0.7

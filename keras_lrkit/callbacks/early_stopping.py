@@ -13,6 +13,7 @@ import keras
 from .._io import atomic_write, is_chief, say
 from .._metrics import direction_from_name
 from .._validate import check, constructor_arguments, is_int, is_real
+from .._values import to_float
 from ._snapshot import WeightSnapshot
 
 # The EarlyStoppingWithBestRestore currently training each model, so that a
@@ -182,7 +183,7 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
     def _monitored_value(self, logs: dict | None) -> float | None:
         logs = logs or {}
         if self.monitor in logs:
-            return float(keras.ops.convert_to_numpy(logs[self.monitor]))
+            return to_float(logs[self.monitor])
         message = (
             f"EarlyStoppingWithBestRestore is monitoring `{self.monitor}`, which is not in "
             f"this epoch's logs. Available keys: {sorted(logs)}."

@@ -18,6 +18,7 @@ import keras
 
 from .._io import atomic_write, is_chief
 from .._validate import check, constructor_arguments, is_int
+from .._values import to_float
 from ..plotting import figure_png, fixed_margins, learning_rate_key, new_figure, plot_history
 from .early_stopping import active_early_stopping
 from .lr_logger import last_learning_rate
@@ -231,7 +232,7 @@ class HistoryPlotter(keras.callbacks.Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         request = self._request() if self.history["epoch"] and self._writes else None
         if request is not None:
-            self._save_table(request["table"])  # the numbers are on disk when fit returns
+            self._save_table(_table(request))  # the numbers are on disk when fit returns
         if self._drawer is None:
             if request is not None:
                 self._draw(request)
@@ -268,9 +269,17 @@ class HistoryPlotter(keras.callbacks.Callback):
                 column.append(math.nan)
 
     def _request(self) -> dict[str, Any]:
+        """What to draw: the history's first ``rows`` rows, read by the drawer when it draws.
+
+        The columns only grow during a fit (the next fit starts a new dict), so
+        the training thread hands over their length, not a copy: a copy each
+        epoch would cost time in proportion to the epochs so far.
+        """
         stopper = active_early_stopping(self.model) if self.mark_best else None
         return {
-            "table": {k: list(v) for k, v in self.history.items()},
+            "history": self.history,
+            "columns": tuple(self.history),
+            "rows": len(self.history["epoch"]),
             "best_epoch": getattr(stopper, "best_epoch", None),
             "stopped_epoch": getattr(stopper, "stopped_epoch", None),
         }
@@ -284,7 +293,7 @@ class HistoryPlotter(keras.callbacks.Callback):
     # --- the drawing thread ---------------------------------------------------
 
     def _draw(self, request: dict[str, Any]) -> None:
-        table = request["table"]
+        table = _table(request)
         try:
             self.figure = self.figure or new_figure(self.figsize, self.dpi)
             panels_before = len(self.figure.axes)
@@ -348,9 +357,14 @@ class HistoryPlotter(keras.callbacks.Callback):
         return {name: getattr(self, name) for name in constructor_arguments(self)}
 
 
+def _table(request: dict[str, Any]) -> dict[str, list[float]]:
+    rows, history = request["rows"], request["history"]
+    return {key: history[key][:rows] for key in request["columns"]}
+
+
 def _as_float(value: Any) -> float:
     try:
-        return float(keras.ops.convert_to_numpy(value))
+        return to_float(value)
     except (TypeError, ValueError):
         return math.nan
 

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 
 from .._validate import check
+from .._values import to_float
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -48,7 +49,7 @@ def last_learning_rate(optimizer: Any) -> float:
     """
     rate = base_optimizer(optimizer)._learning_rate
     if isinstance(rate, keras.Variable):
-        return float(keras.ops.convert_to_numpy(rate))
+        return to_float(rate)
     return float(learning_rate_at(optimizer, max(iterations(optimizer) - 1, 0)))
 
 
