@@ -1,0 +1,62 @@
+"""The benchmark's method (benchmarks/run.py): its order of variants and its scoring.
+
+Timings are never asserted; these check the arithmetic that turns timings into
+the results table.
+"""
+
+import collections
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
+
+
+@pytest.fixture(scope="module")
+def run():
+    spec = importlib.util.spec_from_file_location("lrkit_benchmarks_run", RUN)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+@pytest.mark.parametrize("n", range(2, 13))
+def test_balanced_orders_are_a_williams_design(run, n):
+    orders = run.balanced_orders(n)
+    assert all(sorted(order) == list(range(n)) for order in orders)
+    follows = collections.Counter((a, b) for order in orders for a, b in zip(order, order[1:]))
+    # every ordered pair of different variants is adjacent, and equally often
+    assert set(follows) == {(a, b) for a in range(n) for b in range(n) if a != b}
+    assert len(set(follows.values())) == 1
+    assert len(set(collections.Counter(order[0] for order in orders).values())) == 1
+
+
+def test_interleaved_runs_every_variant_repeats_times_in_balanced_orders(run):
+    calls = []
+    variants = {name: (lambda name=name: calls.append(name)) for name in "abc"}
+    medians = run.interleaved(variants, repeats=6, setup={"b": lambda: calls.append("setup b")})
+    assert set(medians) == {"a", "b", "c"}
+    timed = [c for c in calls if c != "setup b"]
+    assert collections.Counter(timed) == {"a": 6, "b": 6, "c": 6}
+    assert all(calls[i + 1] == "b" for i, c in enumerate(calls) if c == "setup b")
+    rounds = [timed[i : i + 3] for i in range(0, 18, 3)]
+    assert rounds == [[("abc")[i] for i in order] for order in run.balanced_orders(3)]
+
+
+@pytest.mark.parametrize(
+    "ratio, keras_ratio, met",
+    [
+        (1.01, None, True),  # no Keras equivalent: the float rate alone
+        (1.03, None, False),
+        (1.01, 1.00, True),  # within 2% of both
+        (1.01, 0.95, False),  # near the float rate, but slower than Keras's own
+        (1.30, 1.30, False),  # as slow as Keras's own is still 1.3x the float rate
+    ],
+)
+def test_case_1_needs_both_targets(run, ratio, keras_ratio, met):
+    base = 0.5
+    keras_seconds = None if keras_ratio is None else keras_ratio * base
+    assert run.case_1_met(ratio, keras_seconds, base) is met
