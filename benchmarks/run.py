@@ -147,9 +147,9 @@ KERAS_EQUIVALENT = {
 }
 
 
-def case_1_met(ratio: float, keras_seconds: float | None, base_seconds: float) -> bool:
+def case_1_met(ratio: float, keras_ratio: float | None) -> bool:
     """Both targets: at most 1.02x the float rate, and no slower than Keras's equivalent (within 2%)."""
-    return ratio <= 1.02 and (keras_seconds is None or ratio <= 1.02 * keras_seconds / base_seconds)
+    return ratio <= 1.02 and (keras_ratio is None or ratio <= 1.02 * keras_ratio)
 
 
 def mlp():
@@ -206,7 +206,8 @@ def case_fit(quick: bool, repeats: int) -> list:
             lrkit_schedule = not name.startswith(("keras", "constant float"))
             met = None
             if lrkit_schedule:
-                met = case_1_met(ratio, medians.get(KERAS_EQUIVALENT.get(name)), base)
+                keras_name = KERAS_EQUIVALENT.get(name)
+                met = case_1_met(ratio, medians[keras_name] / base if keras_name else None)
             out.append(
                 row(
                     1,
@@ -283,14 +284,17 @@ def case_snapshot(quick: bool, repeats: int) -> list:
         """Wait until the model's weights are on the device (JAX's transfers are asynchronous)."""
         sync([v.value for v in model.weights])
 
-    def improve(callback, key, wait=True):
+    def backup_ready():
+        sync(ours._snapshot._impl._backup)
+
+    def improve(callback, key, ready=None):
         def run():
             callback.on_epoch_end(
                 epoch[key], {"val_loss": 1.0 / (epoch[key] + 1)}
             )  # always an improvement
             epoch[key] += 1
-            if wait:
-                sync(getattr(callback, "_snapshot", None) and callback._snapshot._impl._backup)
+            if ready is not None:
+                ready()
 
         return run
 
@@ -307,20 +311,24 @@ def case_snapshot(quick: bool, repeats: int) -> list:
         model.set_weights(trained)
         weights_ready()
 
-    improve(ours, "ours")()  # the first capture and restore compile the copies
+    improve(ours, "ours", backup_ready)()  # the first capture and restore compile the copies
     restore_ours()
-    improve(theirs, "keras")()
+    improve(theirs, "keras", sync)()
     copy = plain_copy(model)
     # Captures repeat in a run while restores happen once at its end, so each is
     # timed in its own steady state: captures back to back, each restore after the
     # weights were replaced as training replaces them.
-    snapshot = {"lrkit": improve(ours, "ours"), "keras": improve(theirs, "keras"), "copy": copy}
+    snapshot = {
+        "lrkit": improve(ours, "ours", backup_ready),
+        "keras": improve(theirs, "keras", sync),
+        "copy": copy,
+    }
     settle = {}
     if BACKEND == "jax":
         # JAX returns before the device has copied: the host's share is what the
         # training loop waits for. Each call starts and ends with the device idle.
-        snapshot["lrkit, host only"] = improve(ours, "ours", wait=False)
-        settle = dict.fromkeys(snapshot, lambda: sync(ours._snapshot._impl._backup))
+        snapshot["lrkit, host only"] = improve(ours, "ours")
+        settle = dict.fromkeys(snapshot, backup_ready)
     phases = {
         "snapshot": interleaved(snapshot, repeats, setup=settle),
         "restore": interleaved(
@@ -648,7 +656,7 @@ def repeats_per_case(data: dict) -> str:
     cases: dict[int, set] = {}
     for r in data["rows"]:
         if r["case"] != 5:
-            cases.setdefault(r.get("repeats", data["repeats"]), set()).add(r["case"])
+            cases.setdefault(r["repeats"], set()).add(r["case"])
     if len(cases) <= 1:
         return f"{next(iter(cases), data['repeats'])} repeats"
     parts = [
@@ -700,8 +708,7 @@ def main(argv=None) -> dict:
         previous.exists() and not args.quick
     ):  # a re-run of some cases keeps the others' rows and notes
         old = json.loads(previous.read_text())
-        kept = [r for r in old["rows"] if r["case"] not in args.cases]
-        data["rows"] = [{"repeats": old["repeats"], **r} for r in kept]
+        data["rows"] = [r for r in old["rows"] if r["case"] not in args.cases]
         data["cases"] = sorted(set(old.get("cases", [])) | set(args.cases))
         data["notes"] = old.get("notes", [])
     rows = data["rows"]

@@ -57,6 +57,4 @@ def test_interleaved_runs_every_variant_repeats_times_in_balanced_orders(run):
     ],
 )
 def test_case_1_needs_both_targets(run, ratio, keras_ratio, met):
-    base = 0.5
-    keras_seconds = None if keras_ratio is None else keras_ratio * base
-    assert run.case_1_met(ratio, keras_seconds, base) is met
+    assert run.case_1_met(ratio, keras_ratio) is met
