@@ -5,9 +5,15 @@ Builds ``--models`` identical ResNet-20s with the same float rate and times a
 one process. If the spread came from the models themselves, the same models
 would be slow in every pass.
 
+By default each fit is timed as case 1 times it, by ``run.StepClock`` (the
+steps only). ``--whole-fit`` times the whole call instead: on TensorFlow that
+adds the tf.data iterator's teardown, which waits for its autotuning thread
+and added 0 or 0.25-1 s at random to a 2 s fit here.
+
     python benchmarks/aa_spread.py                            # TensorFlow, 4 models, 2 passes
+    python benchmarks/aa_spread.py --whole-fit                # with fit's setup and teardown
     TF_ENABLE_ONEDNN_OPTS=0 python benchmarks/aa_spread.py    # without oneDNN
-    python benchmarks/aa_spread.py --inter-op-threads 1
+    python benchmarks/aa_spread.py --intra-op-threads 1 --inter-op-threads 1
 """
 
 from __future__ import annotations
@@ -23,11 +29,16 @@ def main() -> None:
     p.add_argument("--passes", type=int, default=2)
     p.add_argument("--repeats", type=int, default=6)
     p.add_argument("--inter-op-threads", type=int, default=None)
+    p.add_argument("--intra-op-threads", type=int, default=None)
+    p.add_argument("--whole-fit", action="store_true", help="time the whole fit call")
     args = p.parse_args()
-    if args.inter_op_threads and run.BACKEND == "tensorflow":
+    if run.BACKEND == "tensorflow":
         import tensorflow as tf
 
-        tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+        if args.inter_op_threads:
+            tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
+        if args.intra_op_threads:
+            tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
     keras, np = run.keras, run.np
     steps, batch = 20, 32
     rng = np.random.default_rng(0)
@@ -42,10 +53,13 @@ def main() -> None:
         models[f"model {i}"] = model
 
     def fit(model):
-        return lambda: (
-            model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False),
-            run.sync(),
-        )
+        def once():
+            clock = run.StepClock()  # the steps, as case 1 times them
+            model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
+            run.sync()
+            return None if args.whole_fit else clock.seconds  # None: interleaved's wall time
+
+        return once
 
     for n in range(args.passes):
         medians = run.interleaved({name: fit(m) for name, m in models.items()}, args.repeats)

@@ -30,6 +30,7 @@ import platform
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -57,6 +58,8 @@ def interleaved(variants: dict, repeats: int, setup: dict | None = None) -> dict
     before (a warm or a trashed cache, a pending free) favours one variant. A plain
     rotation (A B C, B C A, ...) always puts B after A.
     ``setup[name]``, when given, runs untimed right before each call of ``name``.
+    A variant that returns a float is timed by it (seconds from a clock of its
+    own, such as ``StepClock``) instead of by the wall time of the whole call.
     """
     times = {name: [] for name in variants}
     names = list(variants)
@@ -69,8 +72,9 @@ def interleaved(variants: dict, repeats: int, setup: dict | None = None) -> dict
                 setup[name]()
             gc.collect()
             start = time.perf_counter()
-            run()
-            times[name].append(time.perf_counter() - start)
+            result = run()
+            wall = time.perf_counter() - start
+            times[name].append(result if isinstance(result, float) else wall)
     return {name: statistics.median(t) for name, t in times.items()}
 
 
@@ -165,6 +169,25 @@ def resnet(quick):
     return build_resnet((32, 32, 3), depth=8 if quick else 20)
 
 
+class StepClock(keras.callbacks.Callback):
+    """Seconds from the start of an epoch's first batch to its end: the steps, not fit's setup or teardown.
+
+    Fit's teardown varies on its own: on TensorFlow, destroying the tf.data
+    iterator waits for its autotuning thread, which took 0 ms or 0.25-1 s at
+    random after ``on_train_end`` here (gone with ``autotune.enabled = False``):
+    a whole second on a 2-second fit. Only batch *begin* hooks are used, so
+    Keras keeps dispatching batch ends asynchronously as it does without this
+    callback; ``on_epoch_end`` comes after the last step's results are fetched.
+    """
+
+    def on_train_batch_begin(self, batch, logs=None):
+        if batch == 0:
+            self.start = time.perf_counter()
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.seconds = time.perf_counter() - self.start
+
+
 def case_fit(quick: bool, repeats: int) -> list:
     out = []
     on_cpu = device_name() == "cpu"
@@ -194,8 +217,11 @@ def case_fit(quick: bool, repeats: int) -> list:
 
         def fit_once(model, x=x, y=y, batch=batch):
             def run():
-                model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False)
-                sync()
+                clock = StepClock()
+                model.fit(
+                    x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[clock]
+                )
+                return clock.seconds
 
             return run
 
@@ -219,6 +245,38 @@ def case_fit(quick: bool, repeats: int) -> list:
                     step_ms=round(1000 * seconds / steps, 4),
                 )  # fmt: skip
             )
+    if BACKEND == "tensorflow":
+        out += schedule_op_rows()
+    return out
+
+
+def graph_ops(schedule) -> int:
+    """Operations ``schedule(step)`` adds to a TensorFlow graph (constants and placeholders aside).
+
+    TensorFlow on the CPU runs ``fit`` without XLA, one graph op at a time, so every
+    op a schedule adds costs executor time in every step. The count is exact
+    where timings on 2 CPU cores cannot resolve 2%.
+    """
+    import tensorflow as tf
+
+    function = tf.function(lambda step: schedule(step), autograph=False)
+    graph = function.get_concrete_function(tf.TensorSpec((), tf.int64)).graph
+    ignored = {"Placeholder", "Const", "Identity", "NoOp"}
+    return sum(op.type not in ignored for op in graph.get_operations())
+
+
+def schedule_op_rows() -> list:
+    variants = schedule_variants(10_000)
+    out = []
+    for name, schedule in variants.items():
+        if name.startswith(("keras", "constant float")):
+            continue
+        ops, keras_name = graph_ops(schedule), KERAS_EQUIVALENT.get(name)
+        target = met = None
+        if keras_name:
+            keras_ops = graph_ops(variants[keras_name])
+            target, met = f"<= {keras_name} ({keras_ops} ops)", ops <= keras_ops
+        out.append(row(1, f"{name}: graph ops per step (TensorFlow)", ops, "ops", target, met))
     return out
 
 
@@ -692,8 +750,8 @@ def main(argv=None) -> dict:
     repeats = max(5, args.repeats or (5 if args.quick else 11))
     output = Path(args.output)
     output.mkdir(parents=True, exist_ok=True)
-    tmp = output / ".scratch"
-    tmp.mkdir(exist_ok=True)
+    scratch = tempfile.TemporaryDirectory(prefix="lrkit-bench-")  # the plotter's figures
+    tmp = Path(scratch.name)
     env = environment()
     label = f"{env['backend']}-{env['device'].lower().replace(' ', '_')}{'-quick' if args.quick else ''}"
     data = {
@@ -732,9 +790,7 @@ def main(argv=None) -> dict:
         # Written after every case, so a run cut short keeps what it measured.
         (output / f"{label}.json").write_text(json.dumps(data, indent=2))
         md = write_markdown(output)
-    for f in tmp.iterdir():
-        f.unlink()
-    tmp.rmdir()
+    scratch.cleanup()
     print(f"wrote {output / (label + '.json')} and {md}")
     return data
 

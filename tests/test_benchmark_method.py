@@ -58,3 +58,23 @@ def test_interleaved_runs_every_variant_repeats_times_in_balanced_orders(run):
 )
 def test_case_1_needs_both_targets(run, ratio, keras_ratio, met):
     assert run.case_1_met(ratio, keras_ratio) is met
+
+
+def test_interleaved_takes_a_variants_own_clock_when_it_returns_seconds(run):
+    own = iter([3.0, 1.0, 2.0])  # seconds by a clock of the variant's own
+    medians = run.interleaved(
+        {
+            "own clock": lambda: next(own),
+            "int": lambda: 7,  # not a clock: timed by the wall
+            "array": lambda: [7.0],  # nor is anything else a variant returns
+        },
+        repeats=3,
+    )
+    assert medians["own clock"] == 2.0
+    assert 0 <= medians["int"] < 1 and 0 <= medians["array"] < 1
+
+
+def test_graph_ops_counts_what_a_schedule_adds_to_a_graph(run):
+    tf = pytest.importorskip("tensorflow")
+    # Cast, Mul, Sqrt: three ops; the constant 2.0 and the step's placeholder are not counted
+    assert run.graph_ops(lambda step: tf.sqrt(tf.cast(step, "float32") * 2.0)) == 3
