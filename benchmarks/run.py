@@ -253,8 +253,8 @@ def case_fit(quick: bool, repeats: int) -> list:
 def graph_ops(schedule) -> int:
     """Operations ``schedule(step)`` adds to a TensorFlow graph (constants and placeholders aside).
 
-    TensorFlow on the CPU runs ``fit`` without XLA, one graph op at a time, so every
-    op a schedule adds costs executor time in every step. The count is exact
+    TensorFlow on the CPU runs ``fit`` without XLA, op by op and without fusing
+    them, so every op a schedule adds costs executor time in every step. The count is exact
     where timings on 2 CPU cores cannot resolve 2%.
     """
     import tensorflow as tf
