@@ -78,3 +78,31 @@ def test_graph_ops_counts_what_a_schedule_adds_to_a_graph(run):
     tf = pytest.importorskip("tensorflow")
     # Cast, Mul, Sqrt: three ops; the constant 2.0 and the step's placeholder are not counted
     assert run.graph_ops(lambda step: tf.sqrt(tf.cast(step, "float32") * 2.0)) == 3
+
+
+def test_step_clock_leaves_out_fits_setup_and_teardown(run):
+    import time
+
+    import keras
+    import numpy as np
+
+    class SlowEnds(keras.callbacks.Callback):
+        """0.25 s in on_train_begin and in on_train_end."""
+
+        def on_train_begin(self, logs=None):
+            time.sleep(0.25)
+
+        def on_train_end(self, logs=None):
+            time.sleep(0.25)
+
+    model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    clock = run.StepClock()
+    started = time.perf_counter()
+    # Slow hooks on both sides of the clock: a clock that started at on_train_begin or
+    # stopped at on_train_end would take in at least one of the four sleeps.
+    model.fit(np.ones((8, 2)), np.ones((8, 1)), batch_size=2, verbose=0,
+              callbacks=[SlowEnds(), clock, SlowEnds()])  # fmt: skip
+    wall = time.perf_counter() - started
+    assert clock.seconds > 0
+    assert wall - clock.seconds >= 1.0
