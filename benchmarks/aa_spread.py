@@ -19,6 +19,7 @@ and added 0 or 0.25-1 s at random to a 2 s fit here.
 from __future__ import annotations
 
 import argparse
+import functools
 
 import run  # benchmarks/run.py: the same order and medians as case 1
 
@@ -53,16 +54,12 @@ def main() -> None:
         models[f"model {i}"] = model
 
     def fit(model):
-        def once():
-            clock = run.StepClock()  # the steps, as case 1 times them
-            model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
-            run.sync()
-            return None if args.whole_fit else clock.seconds  # None: interleaved's wall time
+        seconds = run.timed_fit(model, x, y, batch)  # the steps, as case 1 times them
+        return None if args.whole_fit else seconds  # None: interleaved takes the wall time
 
-        return once
-
+    variants = {name: functools.partial(fit, m) for name, m in models.items()}
     for n in range(args.passes):
-        medians = run.interleaved({name: fit(m) for name, m in models.items()}, args.repeats)
+        medians = run.interleaved(variants, args.repeats)
         steps_ms = ", ".join(f"{name} {1000 * s / steps:.1f}" for name, s in medians.items())
         print(f"pass {n + 1}, ms per step: {steps_ms}", flush=True)
 

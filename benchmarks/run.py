@@ -23,6 +23,7 @@ Cases:
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
@@ -151,6 +152,11 @@ KERAS_EQUIVALENT = {
 }
 
 
+def is_lrkit(name: str) -> bool:
+    """Whether a variant of ``schedule_variants`` is a keras_lrkit schedule (not Keras's, not a float)."""
+    return not name.startswith(("keras", "constant float"))
+
+
 def case_1_met(ratio: float, keras_ratio: float | None) -> bool:
     """Both targets: at most 1.02x the float rate, and no slower than Keras's equivalent (within 2%)."""
     return ratio <= 1.02 and (keras_ratio is None or ratio <= 1.02 * keras_ratio)
@@ -188,6 +194,13 @@ class StepClock(keras.callbacks.Callback):
         self.seconds = time.perf_counter() - self.start
 
 
+def timed_fit(model, x, y, batch: int) -> float:
+    """One epoch of ``model.fit``; the seconds its steps took (``StepClock``)."""
+    clock = StepClock()
+    model.fit(x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[clock])
+    return clock.seconds
+
+
 def case_fit(quick: bool, repeats: int) -> list:
     out = []
     on_cpu = device_name() == "cpu"
@@ -215,21 +228,12 @@ def case_fit(quick: bool, repeats: int) -> list:
             model.fit(x, y, batch_size=batch, epochs=1, verbose=0)  # compile outside the timing
             models[name] = model
 
-        def fit_once(model, x=x, y=y, batch=batch):
-            def run():
-                clock = StepClock()
-                model.fit(
-                    x, y, batch_size=batch, epochs=1, verbose=0, shuffle=False, callbacks=[clock]
-                )
-                return clock.seconds
-
-            return run
-
-        medians = interleaved({n: fit_once(m) for n, m in models.items()}, repeats)
+        fits = {n: functools.partial(timed_fit, m, x, y, batch) for n, m in models.items()}
+        medians = interleaved(fits, repeats)
         base = medians["constant float"]
         for name, seconds in medians.items():
             ratio = seconds / base
-            lrkit_schedule = not name.startswith(("keras", "constant float"))
+            lrkit_schedule = is_lrkit(name)
             met = None
             if lrkit_schedule:
                 keras_name = KERAS_EQUIVALENT.get(name)
@@ -269,7 +273,7 @@ def schedule_op_rows() -> list:
     variants = schedule_variants(10_000)
     out = []
     for name, schedule in variants.items():
-        if name.startswith(("keras", "constant float")):
+        if not is_lrkit(name):
             continue
         ops, keras_name = graph_ops(schedule), KERAS_EQUIVALENT.get(name)
         target = met = None

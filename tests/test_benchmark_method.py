@@ -7,8 +7,11 @@ the results table.
 import collections
 import importlib.util
 import sys
+import time
 from pathlib import Path
 
+import keras
+import numpy as np
 import pytest
 
 RUN = Path(__file__).resolve().parents[1] / "benchmarks" / "run.py"
@@ -81,11 +84,6 @@ def test_graph_ops_counts_what_a_schedule_adds_to_a_graph(run):
 
 
 def test_step_clock_leaves_out_fits_setup_and_teardown(run):
-    import time
-
-    import keras
-    import numpy as np
-
     class SlowEnds(keras.callbacks.Callback):
         """0.25 s in on_train_begin and in on_train_end."""
 
