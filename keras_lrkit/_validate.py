@@ -23,8 +23,13 @@ def is_int(value: Any) -> bool:
 
 
 def is_real(value: Any) -> bool:
-    """A finite real number (not a bool)."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
+    """A finite real number (not a bool); an int too large for a float is not finite."""
+    if not isinstance(value, numbers.Real) or isinstance(value, bool):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # math.isfinite(10**400)
+        return False
 
 
 def constructor_arguments(obj: Any) -> list[str]:

@@ -303,7 +303,7 @@ def schedules(draw):
     kind = draw(st.sampled_from(["step", "every", "cosine", "linear", "isqrt", "const", "warmup"]))
     a0 = draw(rates)
     spe = draw(spes)
-    floor = draw(st.floats(0, 1)) * a0
+    floor = draw(st.one_of(st.just(0.0), st.floats(1e-3, 1))) * a0
     if kind == "step":
         ms = sorted(set(draw(st.lists(st.integers(0, 300), min_size=1, max_size=5))))
         s = StepDecay(
@@ -314,7 +314,7 @@ def schedules(draw):
             s = StepDecay(
                 a0,
                 every=draw(durations),
-                decrement=draw(st.floats(0, 1)) * a0,
+                decrement=draw(st.one_of(st.just(0.0), st.floats(1e-3, 1))) * a0,
                 min_learning_rate=floor,
                 steps_per_epoch=spe,
             )
@@ -337,7 +337,7 @@ def schedules(draw):
     if kind != "warmup":
         return s, floor, a0, 0
     inner = CosineDecay(a0, draw(durations), min_learning_rate=floor)
-    start = draw(st.floats(0, 2)) * a0
+    start = draw(st.one_of(st.just(0.0), st.floats(1e-3, 2))) * a0
     w = draw(durations)
     s = Warmup(inner, w, initial_learning_rate=start, steps_per_epoch=spe)
     # The ramp starts at `start`, which may lie below the inner schedule's floor.

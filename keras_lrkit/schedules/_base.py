@@ -1,11 +1,25 @@
-"""What every keras_lrkit schedule shares: units, validation and config."""
+"""What every keras_lrkit schedule shares: units, the step's arithmetic, bounds, validation, config.
+
+The step a schedule receives is kept whole where it is whole: an integer step
+(the optimizer's iteration counter) is compared with milestones and boundaries
+in integer arithmetic, so a switch lands on its exact step at any count the
+counter holds (float32 holds every integer only up to 2**24). Smooth formulas
+then read the step, or the time since a boundary, as float32.
+
+Integer steps go through ``ops.where``, comparisons and the tensors' own ``-``
+and ``//``: on torch, Keras's ``ops.maximum`` and ``ops.floor_divide`` narrow
+int64 to int32 (``keras.backend.result_type`` follows JAX's 32-bit default).
+"""
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from .._validate import constructor_arguments, fail, is_int, is_real
@@ -15,27 +29,42 @@ LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 # Every schedule computes in this dtype, the dtype of a float learning rate in
 # Keras's own schedules and of the optimizer's learning-rate variable.
 DTYPE = "float32"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+FLOAT32_TINY = float(np.finfo(np.float32).tiny)  # the smallest normal float32
+_FLOAT32_RANGE = f"{FLOAT32_TINY:.3g} to {FLOAT32_MAX:.3g}"
+
+# Real schedules nest a few levels (a warmup around a chain of decays). A config
+# nested deeper is refused before it costs anything to build.
+MAX_DEPTH = 32
+
+
+def float32_holds(value: float) -> bool:
+    """Whether float32 holds ``value`` as a normal number (or exactly 0)."""
+    return value == 0 or FLOAT32_TINY <= abs(value) <= FLOAT32_MAX
 
 
 def check_rate(name: str, value: Any) -> float:
-    """A learning rate: a finite real number >= 0, returned as a float."""
-    if not is_real(value) or value < 0:
-        raise fail(name, "a finite float >= 0", value)
+    """A learning rate: a real number >= 0 that float32 holds, returned as a float."""
+    if not is_real(value) or value < 0 or not float32_holds(float(value)):
+        raise fail(name, f"a float >= 0 that float32 holds (0, or {_FLOAT32_RANGE})", value)
     return float(value)
 
 
-def check_positive(name: str, value: Any) -> float | int:
-    """A duration or scale: a finite real number > 0 (ints stay ints)."""
+def check_positive(name: str, value: Any, unit: int = 1) -> float | int:
+    """A duration or scale > 0 that float32 holds, also as ``value * unit`` steps (ints stay ints)."""
     if not is_real(value) or value <= 0:
         raise fail(name, "> 0" if is_real(value) else "a finite number > 0", value)
+    if not (float32_holds(float(value)) and float(value) * unit <= FLOAT32_MAX):
+        steps = f", times steps_per_epoch={unit}," if unit > 1 else ""
+        raise fail(name, f"a number that float32 holds{steps} ({_FLOAT32_RANGE})", value)
     return int(value) if is_int(value) else float(value)
 
 
 def check_steps_per_epoch(value: Any) -> int | None:
     if value is None:
         return None
-    if not is_int(value) or value <= 0:
-        raise fail("steps_per_epoch", "None or a positive int", value)
+    if not is_int(value) or value <= 0 or value > 2**31 - 1:
+        raise fail("steps_per_epoch", "None or a positive int (at most 2**31 - 1)", value)
     return int(value)
 
 
@@ -63,9 +92,68 @@ def check_schedule(name: str, value: Any) -> LearningRateSchedule:
     return value
 
 
+def check_depth(name: str, children: Sequence[LearningRateSchedule]) -> int:
+    """The nesting depth of a schedule built from ``children``; ValueError past MAX_DEPTH."""
+    depth = 1 + max(getattr(child, "_depth", 1) for child in children)
+    if depth > MAX_DEPTH:
+        raise ValueError(
+            f"Argument `{name}` must nest at most {MAX_DEPTH} schedules deep. "
+            f"Received: {name} holding schedules {depth - 1} deep"
+        )
+    return depth
+
+
+# --- the step ----------------------------------------------------------------
+
+
+def index_dtype() -> str:
+    """int64, or int32 on JAX without ``jax_enable_x64`` (where the optimizer counts in int32)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return "int64" if jax.config.jax_enable_x64 else "int32"
+    return "int64"
+
+
+def is_integer(step: Any) -> bool:
+    dtype = keras.backend.standardize_dtype(step.dtype)
+    return "int" in dtype or dtype == "bool"
+
+
 def as_step(step: Any) -> Any:
-    """The optimizer step (an int tensor, a number or an array) as float32."""
-    return ops.cast(ops.convert_to_tensor(step), DTYPE)
+    """The step as a tensor: whole steps as integers, others as float32; a negative step reads as 0."""
+    step = ops.convert_to_tensor(step)
+    step = ops.cast(step, index_dtype() if is_integer(step) else DTYPE)
+    return ops.where(step > 0, step, ops.zeros_like(step))
+
+
+def as_float(step: Any) -> Any:
+    return ops.cast(step, DTYPE) if is_integer(step) else step
+
+
+def _largest(step: Any) -> int:
+    return int(np.iinfo(keras.backend.standardize_dtype(step.dtype)).max)
+
+
+def reached(step: Any, boundary: float) -> Any:
+    """``step >= boundary``, exact for integer steps of any size their dtype holds."""
+    if not is_integer(step):
+        return ops.greater_equal(step, boundary)
+    first = math.ceil(boundary)  # the first whole step at or after the boundary
+    if first > _largest(step):
+        return ops.zeros_like(step, dtype="bool")  # a step the counter never reaches
+    return ops.greater_equal(step, first)
+
+
+def since(step: Any, boundary: float) -> Any:
+    """The time since ``boundary`` in steps (0 before it): whole when both are whole."""
+    if is_integer(step) and float(boundary).is_integer():
+        whole = int(boundary)
+        if whole > _largest(step):
+            return ops.zeros_like(step)
+        local = step - whole
+        return ops.where(local > 0, local, ops.zeros_like(local))
+    return ops.maximum(as_float(step) - boundary, 0.0)
 
 
 def join(
@@ -81,20 +169,29 @@ def join(
     """
     value = pieces[0](step)
     for boundary, piece in zip(boundaries, pieces[1:]):
-        local = ops.maximum(step - boundary, 0.0)
-        value = ops.where(step >= boundary, piece(local), value)
+        value = ops.where(reached(step, boundary), piece(since(step, boundary)), value)
     return value
+
+
+# --- the base class ----------------------------------------------------------
 
 
 class Schedule(LearningRateSchedule):
     """Base of every keras_lrkit schedule.
 
     A subclass validates and stores its constructor arguments under their own
-    names, calls ``super().__init__(steps_per_epoch)``, and implements
-    ``_rate(t)`` where ``t`` is the time in the schedule's unit (epochs when
-    ``steps_per_epoch`` is set, steps otherwise) as a float32 tensor.
-    ``get_config`` then returns exactly the constructor arguments.
+    names, calls ``super().__init__(steps_per_epoch)``, implements ``_rate(t)``
+    where ``t`` is the time in the schedule's unit (epochs when
+    ``steps_per_epoch`` is set, steps otherwise) as a float32 tensor, and
+    ``_limits()``: the lowest and highest rate it can give. ``get_config`` then
+    returns exactly the constructor arguments.
+
+    Every value is clipped to ``_limits()``: float rounding (XLA divides by
+    multiplying with a reciprocal) never takes a rate below its floor or above
+    its peak.
     """
+
+    _depth = 1  # how deeply schedules nest inside this one (combinators add theirs)
 
     def __init__(self, steps_per_epoch: int | None = None) -> None:
         super().__init__()
@@ -105,15 +202,29 @@ class Schedule(LearningRateSchedule):
         return self.steps_per_epoch or 1
 
     def __call__(self, step: Any) -> Any:
-        return self._rate_at_step(as_step(step))
+        rate = self._rate_at_step(as_step(step))
+        if self._bounds is None:
+            return rate
+        return ops.clip(rate, *self._bounds)
 
     def _rate_at_step(self, step: Any) -> Any:
-        if self.steps_per_epoch is None:
-            return self._rate(step)
-        return self._rate(step / float(self.steps_per_epoch))
+        t = as_float(step)
+        return self._rate(t if self.steps_per_epoch is None else t / float(self.steps_per_epoch))
 
     def _rate(self, t: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _limits(self) -> tuple[float, float] | None:  # pragma: no cover - abstract
+        """(floor, peak) of every rate; None where unknown (a Keras schedule inside)."""
+        raise NotImplementedError
+
+    @functools.cached_property
+    def _bounds(self) -> tuple[float, float] | None:
+        return self._limits()
+
+    def _start(self) -> float:
+        """The rate at step 0, as a Python float."""
+        return float(ops.convert_to_numpy(self(0)))
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -129,11 +240,46 @@ class Schedule(LearningRateSchedule):
         return value
 
     @staticmethod
-    def _deserialize(config: Any) -> LearningRateSchedule:
+    def _deserialize(name: str, config: Any) -> LearningRateSchedule:
         if isinstance(config, LearningRateSchedule):
             return config
+        # Measured before building: a hostile config nested thousands deep is refused
+        # here, not deep in Python's recursion limit.
+        depth = _config_depth(config)
+        if depth >= MAX_DEPTH:
+            raise ValueError(
+                f"Argument `{name}` must nest at most {MAX_DEPTH} schedules deep. "
+                f"Received: a {name} config holding schedules {depth}+ deep"
+            )
         return keras.optimizers.schedules.deserialize(config)
 
     def __repr__(self) -> str:
         args = ", ".join(f"{name}={getattr(self, name)!r}" for name in constructor_arguments(self))
         return f"{type(self).__name__}({args})"
+
+
+def _config_depth(config: Any) -> int:
+    """How many serialized objects nest along the deepest path of ``config`` (no recursion)."""
+    deepest, stack = 0, [(config, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            depth += "config" in node and "class_name" in node
+            deepest = max(deepest, depth)
+            if depth > MAX_DEPTH:
+                return depth
+            stack.extend((value, depth) for value in node.values())
+        elif isinstance(node, (list, tuple)):
+            stack.extend((value, depth) for value in node)
+    return deepest
+
+
+def start_of(schedule: LearningRateSchedule) -> float:
+    """A schedule's rate at step 0, without evaluating the schedules nested inside a combinator."""
+    if isinstance(schedule, Schedule):
+        return schedule._start()
+    return float(ops.convert_to_numpy(schedule(0)))
+
+
+def limits_of(schedule: LearningRateSchedule) -> tuple[float, float] | None:
+    return schedule._bounds if isinstance(schedule, Schedule) else None

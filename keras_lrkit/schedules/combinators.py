@@ -6,16 +6,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
-from keras import ops
 
+from .._validate import fail
 from ._base import (
     LearningRateSchedule,
     Schedule,
+    as_float,
+    check_depth,
     check_increasing,
     check_positive,
     check_rate,
     check_schedule,
     join,
+    limits_of,
+    start_of,
 )
 
 _register = keras.saving.register_keras_serializable(package="keras_lrkit")
@@ -60,27 +64,37 @@ class Warmup(Schedule):
     ) -> None:
         super().__init__(steps_per_epoch)
         self.schedule = check_schedule("schedule", schedule)
-        self.warmup = check_positive("warmup", warmup)
+        self._depth = check_depth("schedule", [self.schedule])
+        self.warmup = check_positive("warmup", warmup, self._steps_per_unit)
         self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
         # The ramp ends where the schedule starts. s(0) is a constant: worked out
         # once here, the training step does not evaluate the schedule twice.
-        self._ramp_end = float(ops.convert_to_numpy(self.schedule(0)))
+        self._ramp_end = start_of(self.schedule)
 
     @property
     def _warmup_steps(self) -> float:
-        return float(self.warmup * self._steps_per_unit)
+        return self.warmup * self._steps_per_unit
 
     def _ramp(self, step: Any) -> Any:
         start = self.initial_learning_rate
-        return start + (self._ramp_end - start) * (step / self._warmup_steps)
+        return start + (self._ramp_end - start) * (as_float(step) / float(self._warmup_steps))
 
     def _rate_at_step(self, step: Any) -> Any:
         return join(step, [self._warmup_steps], [self._ramp, self.schedule])
 
+    def _limits(self) -> tuple[float, float] | None:
+        inner = limits_of(self.schedule)
+        if inner is None:
+            return None
+        return min(inner[0], self.initial_learning_rate), max(inner[1], self.initial_learning_rate)
+
+    def _start(self) -> float:
+        return self.initial_learning_rate  # the ramp's start: step 0 < W always
+
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Warmup:
         config = dict(config)
-        config["schedule"] = cls._deserialize(config["schedule"])
+        config["schedule"] = cls._deserialize("schedule", config["schedule"])
         return cls(**config)
 
 
@@ -116,13 +130,14 @@ class Chain(Schedule):
         steps_per_epoch: int | None = None,
     ) -> None:
         super().__init__(steps_per_epoch)
-        schedules = list(schedules)
+        if isinstance(schedules, (LearningRateSchedule, str, bytes)) or not isinstance(
+            schedules, Sequence
+        ):
+            raise fail("schedules", "a non-empty list of LearningRateSchedules", schedules)
         if not schedules:
-            raise ValueError(
-                "Argument `schedules` must be a non-empty sequence. "
-                f"Received: schedules={schedules!r}"
-            )
+            raise fail("schedules", "a non-empty list of LearningRateSchedules", schedules)
         self.schedules = [check_schedule("schedules", s) for s in schedules]
+        self._depth = check_depth("schedules", self.schedules)
         self.boundaries = check_increasing("boundaries", boundaries, allow_empty=True)
         if len(self.boundaries) != len(self.schedules) - 1:
             raise ValueError(
@@ -130,13 +145,26 @@ class Chain(Schedule):
                 f"{len(self.schedules) - 1} entries. Received: boundaries={boundaries!r}"
             )
 
+    @property
+    def _step_boundaries(self) -> list[float]:
+        return [b * self._steps_per_unit for b in self.boundaries]
+
     def _rate_at_step(self, step: Any) -> Any:
-        unit = float(self._steps_per_unit)
-        boundaries = [b * unit for b in self.boundaries]
-        return join(step, boundaries, self.schedules)
+        return join(step, self._step_boundaries, self.schedules)
+
+    def _limits(self) -> tuple[float, float] | None:
+        limits = [limits_of(s) for s in self.schedules]
+        if any(limit is None for limit in limits):
+            return None
+        return min(low for low, _ in limits), max(high for _, high in limits)
+
+    def _start(self) -> float:
+        # The schedule that runs at step 0 (the second one when the first boundary is 0).
+        active = int(bool(self.boundaries) and self.boundaries[0] == 0)
+        return start_of(self.schedules[active])
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Chain:
         config = dict(config)
-        config["schedules"] = [cls._deserialize(s) for s in config["schedules"]]
+        config["schedules"] = [cls._deserialize("schedules", s) for s in config["schedules"]]
         return cls(**config)

@@ -7,10 +7,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from .._validate import fail, is_real
-from ._base import DTYPE, Schedule, check_increasing, check_positive, check_rate
+from ._base import (
+    DTYPE,
+    Schedule,
+    as_float,
+    check_increasing,
+    check_positive,
+    check_rate,
+    float32_holds,
+    is_integer,
+)
 
 _register = keras.saving.register_keras_serializable(package="keras_lrkit")
 
@@ -88,9 +98,9 @@ class StepDecay(Schedule):
                 f"Received: milestones={milestones!r}, every={every!r}"
             )
         self.milestones = None if milestones is None else check_increasing("milestones", milestones)
-        self.every = None if every is None else check_positive("every", every)
-        if not is_real(factor) or not 0 < factor <= 1:
-            raise fail("factor", "in (0, 1]", factor)
+        self.every = None if every is None else check_positive("every", every, self._steps_per_unit)
+        if not is_real(factor) or not 0 < factor <= 1 or not float32_holds(float(factor)):
+            raise fail("factor", "in (0, 1] (and >= 1.2e-38, which float32 holds)", factor)
         self.factor = float(factor)
         if decrement is not None:
             decrement = check_rate("decrement", decrement)
@@ -98,18 +108,33 @@ class StepDecay(Schedule):
         self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
 
     def _decays_reached(self, step: Any) -> Any:
-        """k: how many decays have happened by ``step`` (in steps)."""
-        unit = float(self._steps_per_unit)
+        """k: how many decays have happened by ``step``, as float32.
+
+        An integer step is compared with whole steps in integer arithmetic, so
+        the switch lands on its exact step at any count; a step between two
+        whole steps (a fractional period, or a float step) is compared in float32.
+        """
+        unit = self._steps_per_unit
         if self.every is not None:
-            period = float(self.every * unit)
-            k = ops.floor(step / period)
+            period = self.every * unit
+            if is_integer(step) and float(period).is_integer():
+                return ops.cast(_whole_periods(step, int(period)), DTYPE)
+            step = as_float(step)
+            k = ops.floor(step / float(period))
             # XLA may divide by multiplying with the reciprocal (107 / 107 -> 0.99999994):
-            # correct k so that k * period <= step < (k + 1) * period holds exactly.
+            # correct k so that k * period <= step < (k + 1) * period holds.
             k = ops.where((k + 1.0) * period <= step, k + 1.0, k)
             return ops.where(k * period > step, k - 1.0, k)
-        boundaries = ops.convert_to_tensor([m * unit for m in self.milestones], dtype=DTYPE)
-        reached = ops.expand_dims(step, -1) >= boundaries
-        return ops.sum(ops.cast(reached, DTYPE), axis=-1)
+        if is_integer(step):  # the first whole step at or after each milestone
+            dtype = keras.backend.standardize_dtype(step.dtype)
+            firsts = [math.ceil(m * unit) for m in self.milestones]
+            boundaries = [b for b in firsts if b <= np.iinfo(dtype).max]  # others never come
+        else:
+            dtype, boundaries = DTYPE, [m * unit for m in self.milestones]
+        if not boundaries:
+            return ops.zeros_like(as_float(step))
+        passed = ops.expand_dims(step, -1) >= ops.convert_to_tensor(boundaries, dtype=dtype)
+        return ops.sum(ops.cast(passed, DTYPE), axis=-1)
 
     def _rate_at_step(self, step: Any) -> Any:
         # Compares steps with milestones scaled to steps, so the switch lands
@@ -120,6 +145,16 @@ class StepDecay(Schedule):
         else:
             rate = self.initial_learning_rate * ops.power(self.factor, k)
         return ops.maximum(rate, self.min_learning_rate)
+
+    def _limits(self) -> tuple[float, float]:
+        return self.min_learning_rate, self.initial_learning_rate
+
+
+def _whole_periods(step: Any, period: int) -> Any:
+    """floor(step / period) for a whole step >= 0, in integers (0 for a period past the dtype)."""
+    if period > int(np.iinfo(keras.backend.standardize_dtype(step.dtype)).max):
+        return ops.zeros_like(step)
+    return step // period  # the tensor's own operator: ops.floor_divide narrows int64 on torch
 
 
 class _DecayToFloor(Schedule):
@@ -145,6 +180,9 @@ class _DecayToFloor(Schedule):
 
     def _shape(self, progress: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def _limits(self) -> tuple[float, float]:
+        return self.min_learning_rate, self.initial_learning_rate
 
     def _rate(self, t: Any) -> Any:
         progress = ops.minimum(t, self.total) / self.total
@@ -251,6 +289,9 @@ class InverseSqrtDecay(Schedule):
         self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
         self.timescale = check_positive("timescale", timescale)
 
+    def _limits(self) -> tuple[float, float]:
+        return 0.0, self.initial_learning_rate
+
     def _rate(self, t: Any) -> Any:
         tau = float(self.timescale)
         return self.initial_learning_rate * ops.sqrt(tau / (ops.maximum(t, 0.0) + tau))
@@ -279,6 +320,9 @@ class Constant(Schedule):
     def __init__(self, learning_rate: float, *, steps_per_epoch: int | None = None) -> None:
         super().__init__(steps_per_epoch)
         self.learning_rate = check_rate("learning_rate", learning_rate)
+
+    def _limits(self) -> tuple[float, float]:
+        return self.learning_rate, self.learning_rate
 
     def _rate(self, t: Any) -> Any:
         return ops.zeros_like(t) + self.learning_rate
