@@ -296,3 +296,108 @@ BAD = [
 def test_bad_arguments(name, kwargs):
     with pytest.raises(ValueError, match=f"`{name}`"):
         EarlyStoppingWithBestRestore(**kwargs)
+
+
+# --- models that build their weights inside fit -----------------------------------
+
+
+class Subclassed(keras.Model):
+    def __init__(self):
+        super().__init__()
+        self.hidden = keras.layers.Dense(8, activation="relu")
+        self.out = keras.layers.Dense(1)
+
+    def call(self, x):
+        return self.out(self.hidden(x))
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: keras.Sequential([keras.layers.Dense(8, activation="relu"), keras.layers.Dense(1)]),
+        Subclassed,
+    ],
+    ids=["sequential_without_input", "subclassed"],
+)
+def test_best_weights_restored_for_a_model_built_inside_fit(make, capsys):
+    model = make()
+    model.compile(keras.optimizers.SGD(0.05), "mse")
+    assert not model.weights  # nothing to snapshot at train begin
+    stop, record, model = run([3.0, 1.0, 2.0, 3.0, 4.0], model=model, patience=3, verbose=1)
+    assert (stop.best_epoch, stop.stopped_epoch) == (1, 4)
+    assert not np.array_equal(record.by_epoch[4][0], record.by_epoch[1][0])  # training moved on
+    assert_weights_equal(model, record.by_epoch[1])
+    assert "Restored the weights from the end of epoch 1" in capsys.readouterr().out
+
+
+# --- what is restored however a fit ends ----------------------------------------------
+
+
+def test_nan_at_the_first_epoch_with_verbose_says_nothing_was_restored(capsys):
+    stop, record, model = run([NAN, 1.0, 0.5], patience=3, verbose=1)
+    assert (stop.stop_reason, stop.stopped_epoch, stop.best_epoch, stop.best) == (
+        "non_finite",
+        0,
+        None,
+        None,
+    )
+    out = capsys.readouterr().out
+    assert "no epoch had a finite val_loss" in out
+    assert "No weights restored" in out and "Restored the weights" not in out
+    assert_weights_equal(model, record.by_epoch[0])  # the weights training ended with
+    assert stop.restore() is False
+
+
+def test_no_finite_epoch_at_all_keeps_the_last_weights():
+    stop, record, model = run([NAN, INF, NAN], patience=5, check_finite=False)
+    assert stop.best_epoch is None and stop.restore() is False
+    assert_weights_equal(model, record.by_epoch[2])
+
+
+class Interrupt(keras.callbacks.Callback):
+    def __init__(self, epoch, error):
+        super().__init__()
+        self.epoch, self.error = epoch, error
+
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == self.epoch:
+            raise self.error
+
+
+@pytest.mark.parametrize("error", [RuntimeError("crash"), KeyboardInterrupt()], ids=repr)
+def test_a_fit_that_raises_keeps_its_weights_until_restore_is_called(error):
+    x, y = tiny_regression_data(32)
+    model, record = tiny_model(), RecordWeights()
+    stop = EarlyStoppingWithBestRestore(patience=10)
+    callbacks = [Inject("val_loss", [1.0, 0.5, 0.6, 0.7]), stop, record, Interrupt(3, error)]
+    with pytest.raises(type(error)):
+        model.fit(x, y, batch_size=8, epochs=4, verbose=0, callbacks=callbacks)
+    # Keras skips on_train_end when fit raises: the weights are where training left them...
+    assert_weights_equal(model, record.by_epoch[3])
+    # ...and the best ones are one call away.
+    assert stop.restore() is True
+    assert_weights_equal(model, record.by_epoch[1])
+
+
+# --- nothing kept alive ------------------------------------------------------------------
+
+
+def test_fitted_models_are_freed_after_del():
+    import gc
+    import weakref
+
+    x, y = tiny_regression_data(32)
+    refs = []
+    for _ in range(3):
+        model = tiny_model()
+        model.fit(
+            x,
+            y,
+            epochs=3,
+            verbose=0,
+            callbacks=[Inject("val_loss", [1.0, 0.5, 0.7]), EarlyStoppingWithBestRestore()],
+        )
+        refs.append(weakref.ref(model))
+        del model
+    gc.collect()
+    assert [r() for r in refs] == [None, None, None]

@@ -36,6 +36,12 @@ class WeightSnapshot:
         impl = {"tensorflow": _TensorFlowCopy, "jax": _JaxCopy, "torch": _TorchCopy}
         self._impl = impl.get(backend, _HostCopy)(self.variables)
 
+    def covers(self, variables: Sequence[Any]) -> bool:
+        """Whether this snapshot holds exactly ``variables`` (the same objects, in order)."""
+        return len(variables) == len(self.variables) and all(
+            a is b for a, b in zip(variables, self.variables)
+        )
+
     def capture(self) -> None:
         self._impl.capture()
         self.captured = True

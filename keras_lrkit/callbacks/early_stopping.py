@@ -16,16 +16,36 @@ from .._validate import check, constructor_arguments, is_int, is_real
 from .._values import to_float
 from ._snapshot import WeightSnapshot
 
-# The EarlyStoppingWithBestRestore currently training each model, so that a
-# HistoryPlotter in the same fit can mark its best and stop epochs.
-_ACTIVE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+# The EarlyStoppingWithBestRestore of each model's latest fit, so that a
+# HistoryPlotter in the same fit can mark its best and stop epochs. Weak on both
+# sides: the table keeps neither a model nor a callback alive. Each entry holds
+# the fit's History (Keras makes one per fit), so a later fit without early
+# stopping does not see the marks of an earlier one.
+_ACTIVE: weakref.WeakKeyDictionary[Any, tuple[weakref.ref, Any]] = weakref.WeakKeyDictionary()
+
+
+def _fit_token(model: Any) -> Any:
+    """What identifies a model's current fit: the History object Keras made for it."""
+    history = getattr(model, "history", None)
+    return None if history is None else id(history)
+
+
+def _register(model: Any, callback: EarlyStoppingWithBestRestore) -> None:
+    try:
+        _ACTIVE[model] = (weakref.ref(callback), _fit_token(model))
+    except TypeError:  # an unhashable stand-in model
+        pass
 
 
 def active_early_stopping(model: Any) -> EarlyStoppingWithBestRestore | None:
+    """The EarlyStoppingWithBestRestore in ``model``'s current fit, if there is one."""
     try:
-        return _ACTIVE.get(model)
+        entry = _ACTIVE.get(model)
     except TypeError:  # an unhashable stand-in model
         return None
+    if entry is None or entry[1] != _fit_token(model):
+        return None
+    return entry[0]()
 
 
 def _direction_from_compiled_metrics(model: Any, monitor: str) -> str | None:
@@ -52,13 +72,20 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
     ``start_from_epoch`` are ignored.
 
     The best epoch is the one with the best value seen (beyond ``min_delta``),
-    whether or not it beat the baseline. When training ends, however it ended
+    whether or not it beat the baseline. When ``fit`` ends, however it ended
     (this callback, the last epoch, another callback setting
     ``model.stop_training``, a non-finite value), the model's weights are set
-    back to their values at the end of the best epoch, bit for bit. The copy is
-    kept on the device that holds the variables (one backup, overwritten at each
+    back to their values at the end of the best epoch, bit for bit, whatever
+    the model (built before ``fit`` or inside its first step). The copy is kept
+    on the device that holds the variables (one backup, overwritten at each
     improvement), never round-tripped through host memory where the backend
-    allows.
+    allows. What is not restored, and why:
+
+    - no epoch had a finite monitored value: there is no best epoch, so the
+      weights stay as training left them (``verbose=1`` says so);
+    - ``fit`` raised (an exception, Ctrl-C): Keras skips ``on_train_end``, so
+      the weights stay as training left them; ``restore()`` puts the best ones
+      back, and ``checkpoint_path`` has them on disk.
 
     After ``fit``, the callback holds ``best``, ``best_epoch``,
     ``stopped_epoch`` (None when this callback did not stop training) and
@@ -161,6 +188,7 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
         self._baseline_beaten = False
         self._warned_missing = False
         self._snapshot: WeightSnapshot | None = None
+        self._writes = False
 
     # --- the decision ---------------------------------------------------------
 
@@ -229,17 +257,14 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._reset()
-        if self.restore_best_weights:
-            self._snapshot = WeightSnapshot(self.model.weights)
-        try:
-            _ACTIVE[self.model] = self
-        except TypeError:
-            pass
+        self._writes = self.checkpoint_path is not None and is_chief()
+        _register(self.model, self)
 
     def _record_best(self) -> None:
-        if self._snapshot is not None:
+        if self.restore_best_weights:
+            self._snapshot = self._current_snapshot()
             self._snapshot.capture()
-        if self.checkpoint_path is not None and is_chief():
+        if self._writes:
             try:
                 atomic_write(self.checkpoint_path, self.model.save_weights)
             except Exception as error:  # a failed write never stops training
@@ -248,22 +273,59 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
                     stacklevel=2,
                 )
 
+    def _current_snapshot(self) -> WeightSnapshot:
+        """A snapshot of the weights the model has now.
+
+        Made at the first improvement, not at train begin: a model without an
+        ``Input`` (or a subclassed one) may only build its weights inside the
+        first train step, and a snapshot of no weights would restore nothing.
+        """
+        weights = self.model.weights
+        snapshot = self._snapshot
+        if snapshot is None or not snapshot.covers(weights):
+            snapshot = WeightSnapshot(weights)
+        return snapshot
+
+    def restore(self) -> bool:
+        """Put the weights of the best epoch back into the model now; True if it did.
+
+        ``fit`` does this when it ends. Keras skips ``on_train_end`` when a fit
+        raises (an exception in a step or a callback, or Ctrl-C): call this
+        then to get the best weights back. False when there is nothing to
+        restore (no epoch had a finite monitored value, or
+        ``restore_best_weights=False``).
+        """
+        snapshot = self._snapshot
+        if snapshot is None or not snapshot.captured or not snapshot.variables:
+            return False
+        snapshot.restore()
+        return True
+
     def on_train_end(self, logs: dict | None = None) -> None:
-        restored = self._snapshot is not None and self._snapshot.captured
+        restored = self.restore()
+        if not self.verbose:
+            return
+        # Epochs are 0-based here as everywhere in keras_lrkit; the progress bar counts from 1.
+        if self.stop_reason is not None:
+            best = (
+                f"best {self.monitor} = {self.best:.6g} at epoch {self.best_epoch}"
+                if self.best_epoch is not None
+                else f"no epoch had a finite {self.monitor}"
+            )
+            say(
+                f"Early stopping ({self.stop_reason}) after epoch {self.stopped_epoch} "
+                f"(progress bar: Epoch {self.stopped_epoch + 1}); {best}."
+            )
         if restored:
-            self._snapshot.restore()
-        if self.verbose:
-            # Epochs are 0-based here as everywhere in keras_lrkit; the progress bar counts from 1.
-            if self.stop_reason is not None:
-                say(
-                    f"Early stopping ({self.stop_reason}) after epoch {self.stopped_epoch} "
-                    f"(progress bar: Epoch {self.stopped_epoch + 1}); best {self.monitor} = "
-                    f"{self.best:.6g} at epoch {self.best_epoch}."
-                )
-            if restored:
-                say(
-                    f"Restored the weights from the end of epoch {self.best_epoch} (progress bar: Epoch {self.best_epoch + 1})."
-                )
+            say(
+                f"Restored the weights from the end of epoch {self.best_epoch} "
+                f"(progress bar: Epoch {self.best_epoch + 1})."
+            )
+        elif self.restore_best_weights:
+            say(
+                f"No weights restored: no epoch had a finite {self.monitor}; the model keeps "
+                "the weights training ended with."
+            )
 
     def get_config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in constructor_arguments(self)}
