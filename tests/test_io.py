@@ -207,7 +207,10 @@ def test_leftovers_of_killed_writers_are_removed_at_the_next_write(tmp_path):
         ("", True),
         ("{}", True),
         ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": 0}}', True),
-        ('{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": "1"}}', False),
+        (
+            '{"cluster": {"worker": ["a:1", "b:1"]}, "task": {"type": "worker", "index": "1"}}',
+            False,
+        ),
         ('{"cluster": {"chief": ["c:1"], "worker": ["a:1"]}, "task": {"type": "worker"}}', False),
         ('{"cluster": {"chief": ["c:1"]}, "task": {"type": "chief", "index": 0}}', True),
         ('{"task": {"type": "evaluator", "index": 0}}', False),
@@ -231,8 +234,10 @@ def test_malformed_tf_config_is_one_clear_error_at_train_begin(config, monkeypat
         HistoryPlotter(tmp_path / "h.png"),
         EarlyStoppingWithBestRestore("loss", checkpoint_path=tmp_path / "b.weights.h5"),
     ):
-        epochs = []
-        count = keras.callbacks.LambdaCallback(on_epoch_end=lambda e, logs: epochs.append(e))
+        epochs: list[int] = []
+        count = keras.callbacks.LambdaCallback(
+            on_epoch_end=lambda e, logs, seen=epochs: seen.append(e)
+        )
         with pytest.raises(ValueError, match="TF_CONFIG must be a JSON object") as caught:
             tiny_model().fit(x, y, epochs=2, verbose=0, callbacks=[count, callback])
         assert repr(config) in str(caught.value)
