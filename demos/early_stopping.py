@@ -97,7 +97,6 @@ def main(argv=None) -> dict:
     print(
         f"restored model: val accuracy {restored:.4f} (equals the best recorded: {summary['restored_equals_best']})"
     )
-    plotter.wait()  # the last figure is drawn in the background after fit returns
     print(f"Wrote {args.output}/early_stopping.png, history.csv, summary.json")
     if not summary["restored_equals_best"]:
         raise SystemExit("the restored model does not reproduce the best validation accuracy")

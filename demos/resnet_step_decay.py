@@ -194,7 +194,6 @@ def main(argv=None) -> dict:
     }
     with open(os.path.join(args.output, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    plotter.wait()  # the last figure is drawn in the background after fit returns
     print(
         f"\nfinal val accuracy {summary['final_val_accuracy']:.4f}, best {summary['best_val_accuracy']:.4f} "
         f"at epoch {best_epoch}; {seconds:.0f} s. Wrote {args.output}/history.csv, history.png, summary.json, model.keras"

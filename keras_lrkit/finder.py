@@ -10,6 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
+from ._signals import deferred_interrupts
 from ._validate import check, is_int, is_real
 from .callbacks.lr_logger import base_optimizer
 from .plotting import plot_lr_range_test
@@ -160,10 +161,12 @@ def find_learning_rate(
     tenth of the steps: the rule of fastai's ``lr_find`` and Lightning's
     ``LearningRateFinder``.
 
-    Afterwards every weight, every optimizer variable (iterations, momentum and
-    other slots) and the optimizer's learning rate (a float or a schedule) are
-    bit-identical to what they were, even when an exception or
-    KeyboardInterrupt stops the test; nothing is written to disk.
+    Afterwards every variable of the model and its optimizer (weights, BatchNorm
+    statistics, the seed states behind Dropout, iterations, momentum and other
+    slots, a LossScaleOptimizer's loss scale) and the optimizer's learning rate
+    (a float or a schedule) are bit-identical to what they were, even when an
+    exception or Ctrl-C stops the test; a second Ctrl-C during the restore waits
+    until the restore is complete. Nothing is written to disk.
 
     Args:
         model: a compiled Keras model.
@@ -279,16 +282,25 @@ def find_learning_rate(
 
 
 class _ModelState:
-    """Everything the test changes, copied on the host and put back bit for bit."""
+    """Everything the test changes, copied on the host and put back bit for bit.
+
+    Every variable the model and its optimizer own: weights, BatchNorm
+    statistics, the seed generators' states behind Dropout and other random
+    layers, metric accumulators, the optimizer's step, slots and learning rate,
+    and a wrapper's own variables (a LossScaleOptimizer's loss scale and
+    counter). Not restored: Keras's process-wide seed generator, which only
+    ``keras.random`` calls without a ``seed`` (and no layer) draw from; it is
+    global state like NumPy's, not the model's.
+    """
 
     def __init__(self, model: keras.Model, optimizer: Any) -> None:
         self.model, self.optimizer = model, optimizer
-        self.variables = (
-            list(model.weights) + list(optimizer.variables) + list(model.metrics_variables)
-        )
+        owned = [*model.variables, *model.optimizer.variables, *model.metrics_variables]
+        self.variables = list({id(v): v for v in owned}.values())  # each once, in order
         self.values = [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in self.variables]
         self.rate = optimizer._learning_rate  # a Variable (float rate) or a schedule
         self.train_function = model.train_function
+        self.torch_rng = _torch_rng_state()
 
     def take_over_learning_rate(self, rates: np.ndarray) -> Any:
         """Make the optimizer use ``rates[i]`` at step i of the test; returns ``drive(i)``."""
@@ -305,8 +317,32 @@ class _ModelState:
         return lambda i: None
 
     def restore(self) -> None:
-        if self.optimizer._learning_rate is not self.rate:
-            self.optimizer.learning_rate = self.rate
-        for variable, value in zip(self.variables, self.values):
-            variable.assign(value)
-        self.model.train_function = self.train_function
+        """Put everything back; a Ctrl-C meanwhile waits until all of it is back."""
+        with deferred_interrupts():
+            if self.optimizer._learning_rate is not self.rate:
+                self.optimizer.learning_rate = self.rate
+            for variable, value in zip(self.variables, self.values):
+                variable.assign(value)
+            self.model.train_function = self.train_function
+            _set_torch_rng_state(self.torch_rng)
+
+
+def _torch_rng_state() -> Any:
+    """torch's global generators (CPU, and every GPU), which unseeded torch Dropout draws from."""
+    if keras.backend.backend() != "torch":
+        return None
+    import torch
+
+    gpus = torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None
+    return torch.get_rng_state(), gpus
+
+
+def _set_torch_rng_state(state: Any) -> None:
+    if state is None:
+        return
+    import torch
+
+    cpu, gpus = state
+    torch.set_rng_state(cpu)
+    if gpus is not None:
+        torch.cuda.set_rng_state_all(gpus)

@@ -163,7 +163,6 @@ def train(schedule, scope, output):
         x, y, batch_size=GLOBAL_BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
         callbacks=[logger, Script(), stop, plotter, record],
     )  # fmt: skip
-    plotter.wait()  # the last figure, drawn after fit returns
     best = record.by_epoch[stop.best_epoch]
     return {
         "learning_rate": history.history["learning_rate"],

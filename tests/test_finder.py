@@ -193,3 +193,84 @@ def test_bad_inputs():
         find_learning_rate(model, [], verbose=0)
     with pytest.raises(ValueError, match="`x`"):
         find_learning_rate(model, x[:0], y[:0], verbose=0)
+
+
+# --- everything the model and its optimizer own ------------------------------------
+
+
+def owned_state(model):
+    variables = {id(v): v for v in [*model.variables, *model.optimizer.variables]}.values()
+    return {v.path: np.array(keras.ops.convert_to_numpy(v), copy=True) for v in variables}
+
+
+def dropout_model_with_loss_scaling():
+    model = keras.Sequential(
+        [
+            keras.Input((4,)),
+            keras.layers.Dense(16, activation="relu"),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(1),
+        ]
+    )
+    inner = keras.optimizers.SGD(StepDecay(0.01, [50]), momentum=0.9)
+    model.compile(keras.optimizers.LossScaleOptimizer(inner), "mse")
+    return model
+
+
+def test_loss_scale_optimizer_and_dropout_seeds_are_left_bit_identical():
+    x, y = tiny_regression_data(64)
+    model = dropout_model_with_loss_scaling()
+    model.fit(x, y, batch_size=16, epochs=2, verbose=0)  # 8 steps: counters and seeds move
+    before = owned_state(model)
+    assert any("dynamic_scale" in path for path in before)
+    assert any("seed_generator_state" in path for path in before)
+    # Rates up to 1e6 overflow the loss: the loss scale halves, its counter resets.
+    find_learning_rate(model, x, y, batch_size=16, max_lr=1e6, num_steps=30, verbose=0)
+    after = owned_state(model)
+    assert after.keys() == before.keys()
+    for path in before:
+        np.testing.assert_array_equal(after[path], before[path], err_msg=path)
+
+
+def test_training_with_dropout_afterwards_is_as_if_the_test_never_ran():
+    x, y = tiny_regression_data(64)
+    runs = []
+    for probe in (False, True):
+        keras.utils.set_random_seed(11)
+        model = dropout_model_with_loss_scaling()
+        model.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0)
+        if probe:
+            find_learning_rate(model, x, y, batch_size=16, num_steps=8, verbose=0)
+        model.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0)
+        runs.append(model.get_weights())
+    for a, b in zip(*runs):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_a_ctrl_c_during_the_restore_waits_until_everything_is_back(monkeypatch):
+    import signal
+
+    from keras_lrkit import finder
+
+    model, x, y = trained_model(0.02)
+    before = snapshot(model)
+    restoring, fired = [], []
+    real_restore, real_assign = finder._ModelState.restore, keras.Variable.assign
+
+    def restore(self):
+        restoring.append(True)
+        real_restore(self)
+
+    def assign(self, value):
+        if restoring and not fired:  # the second Ctrl-C arrives during the first assign
+            fired.append(True)
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_assign(self, value)
+
+    monkeypatch.setattr(finder._ModelState, "restore", restore)
+    monkeypatch.setattr(keras.Variable, "assign", assign)
+    with pytest.raises(KeyboardInterrupt):
+        find_learning_rate(model, x, y, batch_size=16, num_steps=5, verbose=0)
+    assert fired == [True]
+    monkeypatch.undo()
+    assert_same(model, before)  # every variable back, although Ctrl-C came mid-restore

@@ -55,7 +55,6 @@ def test_png_and_csv_written(tmp_path, background):
     png, table = tmp_path / "h.png", tmp_path / "h.csv"
     plotter = HistoryPlotter(png, csv_path=table, background=background)
     history, _ = fit([LearningRateLogger(), plotter])
-    assert plotter.wait(timeout=60)
     image = matplotlib.image.imread(png)
     height, width = image.shape[:2]
     assert (
@@ -98,77 +97,143 @@ def test_every_and_final_draw(tmp_path):
     assert drawn == [3, 4]  # after epoch index 2, and the final state at train end
 
 
-def test_fit_returns_with_the_table_written_while_the_last_figure_is_drawn(tmp_path):
+def test_png_and_csv_show_every_epoch_when_fit_returns(tmp_path):
     png, table = tmp_path / "h.png", tmp_path / "h.csv"
     plotter = HistoryPlotter(png, csv_path=table)
-    release = threading.Event()
+    drawn = []
     original = plotter._draw
 
-    def slow_draw(request):  # a draw that lasts until the test lets it go
-        release.wait(timeout=60)
+    def recording_draw(request):
         original(request)
+        drawn.append((request["rows"], threading.current_thread().name))
 
-    plotter._draw = slow_draw
+    plotter._draw = recording_draw
     history, _ = fit([plotter], epochs=3)
-    # fit has returned: the CSV is complete, the figure is still being drawn.
-    assert not plotter.wait(timeout=0)
+    # fit has returned, nothing waited for: the last figure is on disk and shows all 3 epochs.
+    assert drawn[-1] == (3, threading.current_thread().name)
+    assert png.read_bytes() == plotter._png
     assert read_history_csv(table)["loss"] == pytest.approx(history.history["loss"], rel=1e-7)
-    assert not png.exists()
-    release.set()
-    assert plotter.wait(timeout=60)
-    assert png.exists() and read_history_csv(table)["epoch"] == [0, 1, 2]
+    assert len(plotter.figure.axes[0].get_lines()[0].get_xdata()) == 3
+    assert plotter_threads() == []
 
 
-def test_drawer_rests_before_the_first_draw_and_draws_the_last_request(monkeypatch):
+def test_drawer_rests_before_the_first_draw_and_draws_the_newest_request(monkeypatch):
     from keras_lrkit.callbacks import history_plotter
 
     # A clock that never advances: the first draw's rest never ends, so only
-    # finish() gets a request drawn. Requests replace each other.
+    # flush() gets a request drawn. Requests replace each other.
     monkeypatch.setattr(history_plotter, "_now", lambda: 1000.0)
     drawn = []
     drawer = history_plotter._Drawer(drawn.append, rest=39.0, first_draw=0.1)
     for request in range(5):
         drawer.submit(request)
     assert drawn == []
-    drawer.finish("last")
-    assert drawer.wait(timeout=60)
-    assert drawn == ["last"]
+    assert drawer.flush(timeout=60)
+    assert drawn == [4] and drawer._thread is None
+    drawer._hurry = False
+    drawer.submit("after")  # a new thread for new work, ended by close() without drawing
+    assert drawer.close(timeout=60) and drawn == [4] and drawer._thread is None
 
 
-def test_last_figure_is_written_before_the_interpreter_exits(tmp_path):
+def test_the_figure_of_a_fit_that_raised_is_written_before_the_interpreter_exits(tmp_path):
     script = textwrap.dedent(
         f"""
-        import time
         import numpy as np, keras
         from keras_lrkit import HistoryPlotter
-        plotter = HistoryPlotter({str(tmp_path / "h.png")!r})
-        original = plotter._draw
-        plotter._draw = lambda request: (time.sleep(1.0), original(request))
+
+        class Boom(keras.callbacks.Callback):
+            def on_epoch_end(self, epoch, logs=None):
+                if epoch == 1:
+                    raise SystemExit(0)  # Keras skips on_train_end
+
+        plotter = HistoryPlotter({str(tmp_path / "h.png")!r}, csv_path={str(tmp_path / "h.csv")!r})
         model = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         model.compile("sgd", "mse")
-        model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=2, verbose=0, callbacks=[plotter])
+        model.fit(np.ones((4, 2)), np.ones((4, 1)), epochs=5, verbose=0, callbacks=[plotter, Boom()])
         """
     )
     env = dict(os.environ, KERAS_BACKEND=BACKEND, MPLBACKEND="Agg")
     subprocess.run([sys.executable, "-c", script], check=True, env=env, timeout=240)
-    assert matplotlib.image.imread(tmp_path / "h.png").shape[0] > 100  # exited after the draw
+    assert matplotlib.image.imread(tmp_path / "h.png").shape[0] > 100
+    assert read_history_csv(tmp_path / "h.csv")["epoch"] == [0, 1]
 
 
-def test_a_fit_that_raised_leaves_no_drawing_thread_behind(tmp_path):
-    class Boom(keras.callbacks.Callback):
-        def on_epoch_end(self, epoch, logs=None):
-            if epoch == 1:
-                raise RuntimeError("boom")
+class Boom(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        if epoch == 1:
+            raise RuntimeError("boom")
 
+
+def plotter_threads():
+    return [t for t in threading.enumerate() if t.name == "lrkit-plotter"]
+
+
+def test_fits_that_raise_leave_no_drawing_threads_behind(tmp_path):
+    for i in range(10):
+        plotter = HistoryPlotter(tmp_path / f"h{i}.png")
+        with pytest.raises(RuntimeError, match="boom"):
+            fit([plotter, Boom()], epochs=3)  # Keras skips on_train_end
+    # Each thread draws what was left waiting (after its rest) and ends.
+    for thread in plotter_threads():
+        thread.join(timeout=60)
+    assert plotter_threads() == []
+    assert len(list(tmp_path.glob("h*.png"))) == 10  # nothing lost: each drew its figure
+
+
+def test_a_plotter_reused_after_a_fit_that_raised(tmp_path):
     plotter = HistoryPlotter(tmp_path / "h.png", csv_path=tmp_path / "h.csv")
     with pytest.raises(RuntimeError, match="boom"):
-        fit([plotter, Boom()], epochs=3)  # Keras skips on_train_end
-    stranded = plotter._drawer._thread
+        fit([plotter, Boom()], epochs=3)
     fit([plotter], epochs=2)
-    assert plotter.wait(timeout=60)
-    stranded.join(timeout=60)
-    assert not stranded.is_alive()
+    assert plotter_threads() == []
     assert read_history_csv(tmp_path / "h.csv")["epoch"] == [0, 1]
+
+
+def test_marks_come_from_this_fit_only(tmp_path):
+    class Inject(keras.callbacks.Callback):
+        def __init__(self, values):
+            super().__init__()
+            self.values = values
+
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = self.values[epoch]
+
+    x, y = tiny_regression_data(32)
+    model = tiny_model()
+    stop = EarlyStoppingWithBestRestore(patience=1)
+    model.fit(x, y, epochs=3, verbose=0, callbacks=[Inject([1.0, 0.5, 0.7]), stop])
+    assert (stop.best_epoch, stop.stopped_epoch) == (1, 2)
+    plotter = HistoryPlotter(tmp_path / "h.png")  # a second fit, without early stopping
+    model.fit(x, y, epochs=4, verbose=0, callbacks=[Inject([0.9, 0.8, 0.3, 0.6]), plotter])
+    labels = {line.get_label() for line in plotter.figure.axes[0].get_lines()}
+    assert "best epoch 2" in labels  # this fit's lowest val_loss
+    assert not {"best epoch 1", "stopped at 2"} & labels
+
+
+def test_checks_what_it_can_at_construction():
+    for kwargs, name in [
+        ({"figsize": "big"}, "figsize"),
+        ({"figsize": (5, -1)}, "figsize"),
+        ({"figsize": (5, float("nan"))}, "figsize"),
+        ({"figsize": (700, 4)}, "figsize"),  # 70,000 pixels wide at dpi 100
+        ({"dpi": 10**6}, "dpi"),
+        ({"dpi": 2.5}, "dpi"),
+        ({"background": "yes"}, "background"),
+        ({"mark_best": None}, "mark_best"),
+        ({"csv_path": 3}, "csv_path"),
+    ]:
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            HistoryPlotter(**kwargs)
+
+
+def test_a_metric_never_logged_warns_once_naming_the_keys(tmp_path):
+    plotter = HistoryPlotter(tmp_path / "h.png", metrics=["nope", "mae"])
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit([plotter], epochs=3)
+    messages = [str(w.message) for w in caught if "nope" in str(w.message)]
+    assert len(messages) == 1 and "'val_mae'" in messages[0] and "'loss'" in messages[0]
+    assert [ax.get_title() for ax in plotter.figure.axes] == ["mae", "learning rate"]
 
 
 def test_marks_best_and_stop_epoch_from_early_stopping(tmp_path):
@@ -179,7 +244,6 @@ def test_marks_best_and_stop_epoch_from_early_stopping(tmp_path):
     stop = EarlyStoppingWithBestRestore(patience=2)
     plotter = HistoryPlotter(tmp_path / "h.png")
     fit([Inject(), stop, plotter], epochs=5)
-    plotter.wait()
     assert (stop.best_epoch, stop.stopped_epoch) == (1, 3)
     labels = {line.get_label() for line in plotter.figure.axes[0].get_lines()}
     assert {"best epoch 1", "stopped at 3"} <= labels
@@ -191,7 +255,6 @@ def test_unwritable_path_warns_once_and_fit_completes(tmp_path):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history, _ = fit([plotter], epochs=3)
-        plotter.wait()
     messages = [str(w.message) for w in caught if "could not write" in str(w.message)]
     assert len(messages) == 1 and "no_such_dir" in messages[0]
     assert len(history.epoch) == 3
@@ -304,7 +367,6 @@ def test_callbacks_deep_copy(tmp_path, make):
     assert clone.get_config() == callback.get_config()
     fit([clone], epochs=2)  # the copy trains on its own
     if isinstance(clone, HistoryPlotter):
-        clone.wait()
         assert clone.history["epoch"] == [0, 1] and callback.history == {}
 
 

@@ -12,6 +12,7 @@ import keras
 
 from .._io import atomic_write, is_chief, say
 from .._metrics import direction_from_name
+from .._signals import deferred_interrupts
 from .._validate import check, constructor_arguments, is_int, is_real
 from .._values import to_float
 from ._snapshot import WeightSnapshot
@@ -298,7 +299,8 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
         snapshot = self._snapshot
         if snapshot is None or not snapshot.captured or not snapshot.variables:
             return False
-        snapshot.restore()
+        with deferred_interrupts():  # never half restored
+            snapshot.restore()
         return True
 
     def on_train_end(self, logs: dict | None = None) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import keras
 
 from .._io import atomic_write, is_chief
-from .._validate import check, constructor_arguments, is_int
+from .._validate import check, constructor_arguments, is_int, is_real
 from .._values import to_float
 from ..plotting import figure_png, fixed_margins, learning_rate_key, new_figure, plot_history
 from .early_stopping import active_early_stopping
@@ -34,71 +34,72 @@ _now = time.monotonic  # the drawer's clock (tests replace it)
 
 
 class _Drawer:
-    """A background thread that owns one Figure and draws the newest request.
+    """Draws the newest request in a background thread that lives only while there is work.
 
     ``submit`` never waits for matplotlib: it drops the request in a one-slot
-    mailbox (replacing any request still waiting) and returns. Drawing holds
-    Python's GIL, so the thread keeps to a share of the time: after a draw that
-    took ``d`` seconds it rests ``rest * d`` before the next one, and before the
-    first it rests ``rest * first_draw`` (a guess at ``d``). Drawing then takes
-    at most about 1 / (1 + rest) of the time (a fortieth by default), from the
-    first epoch on, however short the epochs.
+    mailbox (replacing any request still waiting) and starts a drawing thread
+    when none runs. Drawing holds Python's GIL, so the thread keeps to a share
+    of the time: after a draw that took ``d`` seconds it rests ``rest * d``
+    before the next one, and before the first it rests ``rest * first_draw``
+    (a guess at ``d``). Drawing then takes at most about 1 / (1 + rest) of the
+    time, from the first epoch on, however short the epochs.
 
-    ``finish`` hands over the last request and returns at once; the thread
-    draws it ``grace`` seconds later (so that ``fit`` returns first, rather than
-    wait for the GIL behind the drawing), then ends. ``wait`` has it draw at
-    once and blocks until it is done; an unfinished drawer is waited for when
-    the interpreter exits, so the last figure is not lost.
+    The thread ends as soon as no request is waiting, so none outlives its
+    work, even when ``fit`` raises and never reaches ``on_train_end``.
+    ``close`` drops the waiting request and waits for a draw in progress;
+    ``flush`` draws the waiting request at once and waits for it.
     """
 
-    def __init__(
-        self, draw: Any, rest: float = 39.0, first_draw: float = 0.1, grace: float = 0.05
-    ) -> None:
+    def __init__(self, draw: Any, rest: float = 39.0, first_draw: float = 0.1) -> None:
         self._draw = draw
         self._rest = rest
-        self._grace = grace
         self._pending: Any = None
-        self.finishing = False  # finish() was called: the thread ends after one more draw
-        self._ready_at = _now() + rest * first_draw  # the next draw, while training
-        self._final_at = math.inf  # the last draw, once finishing
+        self._ready_at = _now() + rest * first_draw  # the next draw
+        self._hurry = False  # draw what waits without resting (flush)
         self._wake = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name="lrkit-plotter", daemon=True)
-        self._thread.start()
+        self._thread: threading.Thread | None = None
 
     def submit(self, request: Any) -> None:
         with self._wake:
             self._pending = request
-            # While resting the thread wakes up by itself; waking it at every
-            # epoch would cost a GIL hand-over each time.
-            if _now() >= self._ready_at:
-                self._wake.notify()
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._run, name="lrkit-plotter", daemon=True)
+                self._thread.start()
+                _running.add(self)
+            # A resting thread wakes up by itself; waking it at every epoch would
+            # cost a GIL hand-over each time.
 
-    def finish(self, request: Any) -> None:
+    def close(self, timeout: float | None = None) -> bool:
+        """Drop the waiting request and wait for a draw in progress; True once none runs."""
         with self._wake:
-            self._pending = request
-            self.finishing = True
-            self._final_at = _now() + self._grace
+            self._pending = None
             self._wake.notify()
-        _unfinished.add(self)
+        return self._join(timeout)
 
-    def wait(self, timeout: float | None = None) -> bool:
+    def flush(self, timeout: float | None = None) -> bool:
+        """Draw the waiting request now and wait for it; True once no thread runs."""
         with self._wake:
-            if not self.finishing:
-                raise RuntimeError("wait() before finish(): the drawer would never end")
-            self._final_at = -math.inf
+            self._hurry = True
             self._wake.notify()
-        self._thread.join(timeout)
-        return not self._thread.is_alive()
+        return self._join(timeout)
+
+    def _join(self, timeout: float | None) -> bool:
+        thread = self._thread
+        if thread is not None:
+            thread.join(timeout)
+        return thread is None or not thread.is_alive()
 
     def _next_request(self) -> Any:
         with self._wake:
             while True:
-                due = self._final_at if self.finishing else self._ready_at
+                if self._pending is None:
+                    self._thread = None  # under the lock: the next submit starts a new thread
+                    return None
                 now = _now()
-                if (self.finishing or self._pending is not None) and now >= due:
+                if self._hurry or now >= self._ready_at:
                     request, self._pending = self._pending, None
-                    return request  # None once finishing with nothing left: the end
-                self._wake.wait(due - now if due > now else None)
+                    return request
+                self._wake.wait(self._ready_at - now)
 
     def _run(self) -> None:
         while (request := self._next_request()) is not None:
@@ -107,14 +108,18 @@ class _Drawer:
             self._ready_at = _now() + self._rest * (_now() - started)
 
 
-_unfinished: weakref.WeakSet[_Drawer] = weakref.WeakSet()
-_table_lock = threading.Lock()  # module-wide: a callback must stay deep-copyable (KerasTuner)
+_running: weakref.WeakSet[_Drawer] = weakref.WeakSet()
 
 
 @atexit.register
 def _finish_drawing_at_exit() -> None:
-    for drawer in list(_unfinished):
-        drawer.wait(timeout=60)
+    # A fit that raised may leave a figure waiting to be drawn: draw it, do not lose it.
+    for drawer in list(_running):
+        drawer.flush(timeout=60)
+
+
+# Agg cannot render an image wider or taller than this many pixels.
+_MAX_PIXELS = 2**16
 
 
 @keras.saving.register_keras_serializable(package="keras_lrkit")
@@ -125,15 +130,15 @@ class HistoryPlotter(keras.callbacks.Callback):
     metric in the logs (train against ``val_``), a learning-rate panel (log
     scale where the rate spans more than a decade), the best epoch (from an
     ``EarlyStoppingWithBestRestore`` in the same fit, else the best validation
-    value) and the epoch training stopped. The drawing happens in a background
-    thread with its own Figure (never pyplot), the newest request replacing one
-    still waiting, so the training thread only copies the epoch's row. Drawing
-    holds Python's GIL, so the thread draws at most a fortieth of the time: the
-    first figure comes after about 4 seconds of training, then as often as
-    that share allows. The CSV is complete when ``fit`` returns; the last
-    figure follows a draw's time later (``wait()`` blocks for it; the next
-    ``fit`` and the interpreter's exit wait for it too). In a Jupyter notebook
-    the figure also updates inline, and ``fit`` waits for the last one.
+    value) and the epoch training stopped. While training runs, drawing
+    happens in a background thread with its own Figure (never pyplot), the
+    newest request replacing one still waiting, so the training thread only
+    records the epoch's row. Drawing holds Python's GIL, so the thread draws at
+    most a fortieth of the time: the first figure comes after about 4 seconds of
+    training, then as often as that share allows. When ``fit`` returns, the
+    PNG and the CSV are complete and show every epoch, as Keras's CSVLogger and
+    ModelCheckpoint files are: ``fit`` draws the last figure itself (one draw,
+    part of fit's time). In a Jupyter notebook the figure also updates inline.
 
     Files are written atomically (a temporary name, then a rename). A file that
     cannot be written gives one warning and training goes on. Under distributed
@@ -141,7 +146,8 @@ class HistoryPlotter(keras.callbacks.Callback):
 
     Args:
         path: the PNG to write (None: no PNG, e.g. notebook only).
-        metrics: the metrics to draw (names without ``val_``); default all.
+        metrics: the metrics to draw (names without ``val_``); default all. A
+            name that the logs never hold gets one warning naming the keys there.
         every: redraw every this many epochs (the last epoch is always drawn).
         show_learning_rate: add the learning-rate panel. When no callback put
             ``learning_rate`` into the logs, it is read from the optimizer.
@@ -150,7 +156,8 @@ class HistoryPlotter(keras.callbacks.Callback):
             learning_rate), readable by ``plot_history`` and ``lrkit plot``.
         background: draw in a background thread (default); False draws in the
             training thread.
-        figsize, dpi: of the figure.
+        figsize: (width, height) in inches; default 5 inches a panel by 3.8.
+        dpi: of the figure, 1 to 1000.
 
     After ``fit``, ``history`` holds the recorded table ``{key: values}``.
 
@@ -184,18 +191,39 @@ class HistoryPlotter(keras.callbacks.Callback):
                 "a path or None",
             )
         check("every", every, is_int(every) and every >= 1, "an int >= 1")
-        check("dpi", dpi, is_int(dpi) and dpi >= 1, "an int >= 1")
+        check("dpi", dpi, is_int(dpi) and 1 <= dpi <= 1000, "an int from 1 to 1000")
         names_ok = metrics is None or (
             not isinstance(metrics, str) and all(isinstance(m, str) for m in metrics)
         )
         check("metrics", metrics, names_ok, "None or a list of metric names")
+        if figsize is not None:
+            pair = isinstance(figsize, (tuple, list)) and len(figsize) == 2
+            check(
+                "figsize",
+                figsize,
+                pair and all(is_real(v) and v > 0 for v in figsize),
+                "None or (width, height) in inches, both > 0",
+            )
+            check(
+                "figsize",
+                figsize,
+                max(figsize) * dpi < _MAX_PIXELS,
+                f"smaller than {_MAX_PIXELS} pixels at dpi={dpi} on each side",
+            )
+            figsize = (float(figsize[0]), float(figsize[1]))
+        for flag, value in (
+            ("show_learning_rate", show_learning_rate),
+            ("mark_best", mark_best),
+            ("background", background),
+        ):
+            check(flag, value, isinstance(value, bool), "a bool")
         self.path = None if path is None else os.fspath(path)
         self.metrics = None if metrics is None else list(metrics)
         self.every = every
-        self.show_learning_rate = bool(show_learning_rate)
-        self.mark_best = bool(mark_best)
+        self.show_learning_rate = show_learning_rate
+        self.mark_best = mark_best
         self.csv_path = None if csv_path is None else os.fspath(csv_path)
-        self.background = bool(background)
+        self.background = background
         self.figsize = figsize
         self.dpi = dpi
         self.history: dict[str, list[float]] = {}
@@ -204,18 +232,16 @@ class HistoryPlotter(keras.callbacks.Callback):
         self._warned: set[str] = set()
         self._png: bytes | None = None
         self._display = None
-        self._table_rows = 0  # rows of the CSV on disk, in this fit
         self._writes = True
+        self._metrics_checked = False
 
-    # --- the training thread: record a row, hand off a copy ------------------
+    # --- the training thread: record a row, hand off the table's length -------
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        if self._drawer is not None and not self._drawer.finishing:
-            self._drawer.finish(None)  # a fit that raised never reached on_train_end
-        self.wait()  # the previous fit's last figure, still being drawn
+        self._stop_drawing()  # a fit that raised never reached on_train_end
         self.history = {"epoch": []}
         self._warned = set()
-        self._table_rows = 0
+        self._metrics_checked = False
         self._writes = is_chief()
         if self._writes and self.background:
             self._drawer = _Drawer(self._draw)
@@ -225,38 +251,43 @@ class HistoryPlotter(keras.callbacks.Callback):
         if self.show_learning_rate and learning_rate_key(row) is None:
             row["learning_rate"] = last_learning_rate(self.model.optimizer)
         self._append(epoch, row)
+        if not self._metrics_checked:
+            self._check_metrics(row)
         if (epoch + 1) % self.every == 0 and self._writes:
             self._submit(self._request())
         self._show_in_notebook()
 
     def on_train_end(self, logs: dict | None = None) -> None:
-        request = self._request() if self.history["epoch"] and self._writes else None
-        if request is not None:
-            self._save_table(_table(request))  # the numbers are on disk when fit returns
-        if self._drawer is None:
-            if request is not None:
-                self._draw(request)
-        else:
-            self._drawer.finish(request)  # the last figure follows, off the training thread
-            if _in_notebook():
-                self.wait()  # the inline figure shows the end of training
+        self._stop_drawing()
+        if self.history["epoch"] and self._writes:
+            self._draw(self._request())  # PNG and CSV complete when fit returns
         self._show_in_notebook()
 
-    def wait(self, timeout: float | None = None) -> bool:
-        """Block until the last figure is drawn and written; True once it is.
+    def _stop_drawing(self) -> None:
+        """Drop a waiting draw and wait for one in progress: this thread draws next."""
+        if self._drawer is not None:
+            self._drawer.close()
+            self._drawer = None
 
-        ``fit`` returns without waiting for the final figure, which the
-        background thread finishes (the CSV is already written). Call this
-        before reading the PNG or ``figure`` right after ``fit``. The next
-        ``fit`` and the interpreter's exit wait for it too.
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until any figure still being drawn is written; True once none is.
+
+        ``fit`` returns with the last figure written, so this is only needed
+        after a fit that raised (Keras then skips ``on_train_end``): it draws
+        the figure of the epochs that ran. The interpreter's exit does the same.
         """
         drawer = self._drawer
-        if drawer is None or not drawer.finishing:
-            return True
-        done = drawer.wait(timeout)
-        if done:
-            self._drawer = None
-        return done
+        return drawer is None or drawer.flush(timeout)
+
+    def _check_metrics(self, row: dict[str, float]) -> None:
+        self._metrics_checked = True
+        missing = [m for m in self.metrics or [] if m not in row and f"val_{m}" not in row]
+        if missing:
+            warnings.warn(
+                f"HistoryPlotter was asked to draw {missing}, which are not in the logs; "
+                f"they are left out. Keys in the logs: {sorted(row)}.",
+                stacklevel=2,
+            )
 
     def _append(self, epoch: int, row: dict[str, float]) -> None:
         n = len(self.history["epoch"])
@@ -294,12 +325,15 @@ class HistoryPlotter(keras.callbacks.Callback):
 
     def _draw(self, request: dict[str, Any]) -> None:
         table = _table(request)
+        metrics = self.metrics
+        if metrics is not None:  # leave out what was never logged (warned once)
+            metrics = [m for m in metrics if m in table or f"val_{m}" in table]
         try:
             self.figure = self.figure or new_figure(self.figsize, self.dpi)
             panels_before = len(self.figure.axes)
             plot_history(
                 table,
-                metrics=self.metrics,
+                metrics=metrics,
                 show_learning_rate=self.show_learning_rate,
                 best_epoch=request["best_epoch"],
                 stopped_epoch=request["stopped_epoch"],
@@ -318,16 +352,8 @@ class HistoryPlotter(keras.callbacks.Callback):
             self._png = png
             if self.path is not None:
                 self._write(self.path, lambda tmp: _write_bytes(tmp, png))
-        self._save_table(table)
-
-    def _save_table(self, table: dict[str, list[float]]) -> None:
-        """Write the CSV unless a longer table is already on disk (the threads race)."""
-        if self.csv_path is None:
-            return
-        with _table_lock:
-            if len(table["epoch"]) > self._table_rows:
-                self._write(self.csv_path, lambda tmp: _write_csv(tmp, table))
-                self._table_rows = len(table["epoch"])
+        if self.csv_path is not None:
+            self._write(self.csv_path, lambda tmp: _write_csv(tmp, table))
 
     def _write(self, path: str, write: Any) -> None:
         try:
