@@ -12,6 +12,7 @@ with status 2 and one line saying what is wrong.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import runpy
 import sys
@@ -25,6 +26,8 @@ DEMOS = {
     "find-lr": "find_lr.py",
 }
 SCHEDULES = ("step", "cosine", "linear", "inverse-sqrt", "constant")
+MAX_EPOCHS = 1_000_000
+MAX_POINTS = 2_000_000  # epochs x steps per epoch drawn
 
 
 class UsageError(Exception):
@@ -34,6 +37,17 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # one line, not the usage block
         raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _finite(text: str) -> float:
+    """A float that is a number: argparse's float() takes 'nan' and 'inf' too."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid float value: {text!r}") from None
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"not a finite number: {text!r}")
+    return value
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -46,7 +60,9 @@ def _parser() -> argparse.ArgumentParser:
         "schedule", help="draw a schedule's curve and print its rate at chosen epochs"
     )
     s.add_argument("kind", choices=SCHEDULES, help="which decay")
-    s.add_argument("--initial", type=float, default=0.1, help="initial learning rate (default 0.1)")
+    s.add_argument(
+        "--initial", type=_finite, default=0.1, help="initial learning rate (default 0.1)"
+    )
     s.add_argument("--epochs", type=int, default=100, help="length in epochs (default 100)")
     s.add_argument(
         "--milestones",
@@ -58,22 +74,28 @@ def _parser() -> argparse.ArgumentParser:
         "--every", type=int, help="step: decay every this many epochs instead of milestones"
     )
     s.add_argument(
-        "--factor", type=float, default=0.1, help="step: multiplier at each milestone (default 0.1)"
+        "--factor",
+        type=_finite,
+        default=0.1,
+        help="step: multiplier at each milestone (default 0.1)",
     )
     s.add_argument(
-        "--min-lr", type=float, default=0.0, help="cosine, linear, step: the floor (default 0)"
+        "--min-lr", type=_finite, default=0.0, help="cosine, linear, step: the floor (default 0)"
     )
     s.add_argument(
-        "--timescale", type=float, help="inverse-sqrt: tau in epochs (default epochs / 20)"
+        "--timescale", type=_finite, help="inverse-sqrt: tau in epochs (default epochs / 20)"
     )
     s.add_argument(
-        "--warmup", type=float, default=0, help="epochs of linear warmup in front (default 0: none)"
+        "--warmup",
+        type=_finite,
+        default=0,
+        help="epochs of linear warmup in front (default 0: none)",
     )
     s.add_argument(
         "--steps-per-epoch", type=int, default=20, help="points drawn per epoch (default 20)"
     )
     s.add_argument(
-        "--at", type=float, nargs="+", help="epochs at which to print the rate (default: a few)"
+        "--at", type=_finite, nargs="+", help="epochs at which to print the rate (default: a few)"
     )
     s.add_argument("-o", "--output", help="PNG to write (default: <kind>.png)")
 
@@ -95,10 +117,17 @@ def _build_schedule(args: argparse.Namespace):
     from . import Constant, CosineDecay, InverseSqrtDecay, LinearDecay, StepDecay, Warmup
 
     spe, epochs, warmup = args.steps_per_epoch, args.epochs, args.warmup
-    if epochs < 1:
-        raise UsageError(f"--epochs must be >= 1, got {epochs}")
+    if not 1 <= epochs <= MAX_EPOCHS:
+        raise UsageError(f"--epochs must be from 1 to {MAX_EPOCHS}, got {epochs}")
     if spe < 1:
         raise UsageError(f"--steps-per-epoch must be >= 1, got {spe}")
+    if epochs * spe > MAX_POINTS:
+        raise UsageError(
+            f"--epochs {epochs} x --steps-per-epoch {spe} is {epochs * spe} points to draw; "
+            f"at most {MAX_POINTS}: lower --steps-per-epoch"
+        )
+    if args.at is not None and min(args.at) < 0:
+        raise UsageError(f"--at takes epochs >= 0, got {min(args.at):g}")
     if not 0 <= warmup < epochs:
         raise UsageError(f"--warmup must be >= 0 and below --epochs={epochs}, got {warmup:g}")
     length = epochs - warmup  # the decay fills what the warmup leaves
@@ -169,7 +198,9 @@ def _save(figure, output: str) -> None:
         atomic_write(
             output, lambda tmp: figure.savefig(tmp, format=Path(output).suffix.lstrip(".") or "png")
         )
-    except (OSError, ValueError) as error:
+    except OSError as error:
+        raise UsageError(f"cannot write {output}: {error.strerror}") from None
+    except ValueError as error:  # e.g. a format matplotlib does not know
         raise UsageError(f"cannot write {output}: {error}") from None
 
 

@@ -34,13 +34,25 @@ def new_figure(figsize: tuple[float, float] | None = None, dpi: int = 100) -> Fi
 def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
     """Read a CSVLogger or HistoryPlotter CSV into ``{column: values}``.
 
-    Raises ValueError naming the file and the line for a missing header, a
-    row of the wrong length or a value that is not a number (empty cells,
-    e.g. a ``val_`` column on an epoch without validation, become NaN).
+    Raises ValueError naming the file (and the line, where there is one) for a
+    file that is not text, a missing header, a header without rows, a row of
+    the wrong length, a field too long for a CSV reader, or a value that is not
+    a number. Empty cells (a ``val_`` column on an epoch without validation)
+    become NaN.
     """
     path = os.fspath(path)
-    with open(path, newline="") as f:
-        rows = list(csv.reader(f))
+    try:
+        with open(path, newline="", encoding="utf-8") as f:
+            reader = csv.reader(f)
+            rows = []
+            try:
+                rows.extend(reader)
+            except csv.Error as error:
+                raise ValueError(f"{path}, line {reader.line_num}: {error}") from None
+    except UnicodeDecodeError as error:
+        raise ValueError(
+            f"{path}: not a UTF-8 text CSV file (byte {error.start} is 0x{error.object[error.start]:02x})"
+        ) from None
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise ValueError(f"{path}, line 1: no header row (expected e.g. 'epoch,loss,val_loss')")
     header = [cell.strip() for cell in rows[0]]
@@ -60,6 +72,8 @@ def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
                 raise ValueError(
                     f"{path}, line {line}: column {name!r} is not a number: {cell!r}"
                 ) from None
+    if not any(columns.values()):
+        raise ValueError(f"{path}: a header row ({','.join(header)}) but no rows of values")
     return columns
 
 

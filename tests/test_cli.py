@@ -98,7 +98,7 @@ def test_demo_by_name(tmp_path):
     "args,message",
     [
         (["schedule", "wobble"], "invalid choice: 'wobble'"),
-        (["schedule", "cosine", "--epochs", 0], "--epochs must be >= 1, got 0"),
+        (["schedule", "cosine", "--epochs", 0], "--epochs must be from 1 to 1000000, got 0"),
         (["schedule", "cosine", "--initial", -1], "Argument `initial_learning_rate`"),
         (
             ["schedule", "step", "--milestones", 5, 3],
@@ -128,3 +128,56 @@ def test_missing_and_malformed_csv_name_file_and_line(tmp_path):
     r = lrkit("plot", bad)
     assert r.returncode == 2
     assert "bad.csv, line 3" in last_line(r.stderr) and "not-a-number" in last_line(r.stderr)
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["schedule", "cosine", "--epochs", 10**12], "--epochs must be from 1 to 1000000"),
+        (["schedule", "cosine", "--epochs", 10**5, "--steps-per-epoch", 10**4], "points to draw"),
+        (["schedule", "cosine", "--at", "nan", "inf"], "not a finite number: 'nan'"),
+        (["schedule", "cosine", "--at", -3], "--at takes epochs >= 0"),
+        (["schedule", "cosine", "--initial", "inf"], "not a finite number: 'inf'"),
+        (["schedule", "step", "--factor", "nan"], "not a finite number: 'nan'"),
+    ],
+)
+def test_out_of_range_numbers_exit_2_with_one_line(args, message):
+    r = lrkit(*args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert last_line(r.stderr).startswith("lrkit: error:") and message in last_line(r.stderr)
+
+
+def test_hostile_csv_files_exit_2_naming_the_file(tmp_path):
+    long_field = tmp_path / "long.csv"
+    long_field.write_text("epoch,loss\n0," + "1" * 200_000 + "\n")
+    header_only = tmp_path / "header.csv"
+    header_only.write_text("epoch,loss,val_loss\n")
+    binary = tmp_path / "image.csv"
+    binary.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)))
+    for path, message in [
+        (long_field, "long.csv, line 2: field larger than field limit"),
+        (header_only, "header.csv: a header row (epoch,loss,val_loss) but no rows"),
+        (binary, "image.csv: not a UTF-8 text CSV file"),
+    ]:
+        r = lrkit("plot", path, "-o", tmp_path / "out.png")
+        assert r.returncode == 2 and "Traceback" not in r.stderr, r.stderr
+        assert message in last_line(r.stderr)
+    assert not (tmp_path / "out.png").exists()
+
+
+def test_outputs_that_are_not_regular_files(tmp_path):
+    csv_path = tmp_path / "h.csv"
+    csv_path.write_text("epoch,loss\n0,1.0\n1,0.5\n")
+    r = lrkit("plot", csv_path, "-o", "/dev/null")  # written through, the device stays
+    assert r.returncode == 0, r.stderr
+    assert os.path.exists("/dev/null") and not os.path.isfile("/dev/null")
+    if os.path.exists("/dev/full"):
+        r = lrkit("schedule", "cosine", "-o", "/dev/full")
+        assert r.returncode == 2
+        assert (
+            last_line(r.stderr) == "lrkit: error: cannot write /dev/full: No space left on device"
+        )
+        assert not os.path.isfile("/dev/full")
+    r = lrkit("schedule", "cosine", "-o", tmp_path / "nonexistent" / "x.png")
+    assert r.returncode == 2 and ".lrkit-" not in r.stderr
+    assert f"cannot write {tmp_path / 'nonexistent' / 'x.png'}" in last_line(r.stderr)
