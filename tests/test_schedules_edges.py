@@ -250,6 +250,7 @@ def test_extremes_float32_holds_give_finite_rates():
     for s in (
         Constant(3e38),
         CosineDecay(3e38, 2e-38),
+        LinearDecay(3e38, 2e-38, min_learning_rate=1e-30),
         InverseSqrtDecay(3e38, timescale=2e-38),
         StepDecay(3e38, every=2e-38),
         Warmup(Constant(3e38), 2e-38, initial_learning_rate=3e38),

@@ -6,9 +6,10 @@ in integer arithmetic, so a switch lands on its exact step at any count the
 counter holds (float32 holds every integer only up to 2**24). Smooth formulas
 then read the step, or the time since a boundary, as float32.
 
-Integer steps go through ``ops.where``, comparisons and the tensors' own ``-``
-and ``//``: on torch, Keras's ``ops.maximum`` and ``ops.floor_divide`` narrow
-int64 to int32 (``keras.backend.result_type`` follows JAX's 32-bit default).
+A negative step reads as step 0. On torch, Keras's ``ops.maximum`` and
+``ops.floor_divide`` narrow int64 to int32 (``keras.backend.result_type``
+follows JAX's 32-bit default), so integer steps go through comparisons,
+``ops.where`` and the tensors' own ``-`` and ``//`` there.
 """
 
 from __future__ import annotations
@@ -121,14 +122,25 @@ def is_integer(step: Any) -> bool:
 
 
 def as_step(step: Any) -> Any:
-    """The step as a tensor: whole steps as integers, others as float32; a negative step reads as 0."""
+    """The step as a tensor: whole steps as integers (int64 where the backend has it), others float32."""
     step = ops.convert_to_tensor(step)
-    step = ops.cast(step, index_dtype() if is_integer(step) else DTYPE)
-    return ops.where(step > 0, step, ops.zeros_like(step))
+    return ops.cast(step, index_dtype() if is_integer(step) else DTYPE)
 
 
 def as_float(step: Any) -> Any:
     return ops.cast(step, DTYPE) if is_integer(step) else step
+
+
+def at_least_zero(x: Any) -> Any:
+    """``max(x, 0)``, keeping the integer dtype (torch's ops.maximum would narrow int64)."""
+    if is_integer(x) and keras.backend.backend() == "torch":
+        return ops.where(x > 0, x, ops.zeros_like(x))
+    return ops.maximum(x, 0)
+
+
+def elapsed(step: Any) -> Any:
+    """The step as float32 time, a negative step read as 0."""
+    return ops.maximum(as_float(step), 0.0)
 
 
 def _largest(step: Any) -> int:
@@ -151,8 +163,7 @@ def since(step: Any, boundary: float) -> Any:
         whole = int(boundary)
         if whole > _largest(step):
             return ops.zeros_like(step)
-        local = step - whole
-        return ops.where(local > 0, local, ops.zeros_like(local))
+        return at_least_zero(step - whole)
     return ops.maximum(as_float(step) - boundary, 0.0)
 
 
@@ -181,7 +192,7 @@ class Schedule(LearningRateSchedule):
 
     A subclass validates and stores its constructor arguments under their own
     names, calls ``super().__init__(steps_per_epoch)``, implements ``_rate(t)``
-    where ``t`` is the time in the schedule's unit (epochs when
+    where ``t >= 0`` is the time in the schedule's unit (epochs when
     ``steps_per_epoch`` is set, steps otherwise) as a float32 tensor, and
     ``_limits()``: the lowest and highest rate it can give. ``get_config`` then
     returns exactly the constructor arguments.
@@ -208,7 +219,7 @@ class Schedule(LearningRateSchedule):
         return ops.clip(rate, *self._bounds)
 
     def _rate_at_step(self, step: Any) -> Any:
-        t = as_float(step)
+        t = elapsed(step)
         return self._rate(t if self.steps_per_epoch is None else t / float(self.steps_per_epoch))
 
     def _rate(self, t: Any) -> Any:  # pragma: no cover - abstract

@@ -11,12 +11,12 @@ from .._validate import fail
 from ._base import (
     LearningRateSchedule,
     Schedule,
-    as_float,
     check_depth,
     check_increasing,
     check_positive,
     check_rate,
     check_schedule,
+    elapsed,
     join,
     limits_of,
     start_of,
@@ -77,7 +77,7 @@ class Warmup(Schedule):
 
     def _ramp(self, step: Any) -> Any:
         start = self.initial_learning_rate
-        return start + (self._ramp_end - start) * (as_float(step) / float(self._warmup_steps))
+        return start + (self._ramp_end - start) * (elapsed(step) / float(self._warmup_steps))
 
     def _rate_at_step(self, step: Any) -> Any:
         return join(step, [self._warmup_steps], [self._ramp, self.schedule])

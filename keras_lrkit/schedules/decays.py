@@ -18,6 +18,7 @@ from ._base import (
     check_increasing,
     check_positive,
     check_rate,
+    elapsed,
     float32_holds,
     is_integer,
 )
@@ -33,11 +34,6 @@ def _check_floor(min_learning_rate: Any, initial_learning_rate: float) -> float:
             f"{initial_learning_rate!r}. Received: min_learning_rate={min_learning_rate!r}"
         )
     return floor
-
-
-def _interpolate(start: float, end: float, fraction: Any) -> Any:
-    """``start`` at fraction 1, ``end`` at fraction 0."""
-    return end + (start - end) * fraction
 
 
 @_register
@@ -118,8 +114,8 @@ class StepDecay(Schedule):
         if self.every is not None:
             period = self.every * unit
             if is_integer(step) and float(period).is_integer():
-                return ops.cast(_whole_periods(step, int(period)), DTYPE)
-            step = as_float(step)
+                return ops.maximum(ops.cast(_whole_periods(step, int(period)), DTYPE), 0.0)
+            step = elapsed(step)
             k = ops.floor(step / float(period))
             # XLA may divide by multiplying with the reciprocal (107 / 107 -> 0.99999994):
             # correct k so that k * period <= step < (k + 1) * period holds.
@@ -158,11 +154,12 @@ def _whole_periods(step: Any, period: int) -> Any:
 
 
 class _DecayToFloor(Schedule):
-    """From ``a_0`` at t = 0 to ``min_lr`` at t = T along ``_shape``, then held.
+    """From ``a_0`` at t = 0 to ``min_lr`` at t = T along a shape, then held.
 
         a_t = min_lr + (a_0 - min_lr) * shape(min(t, T) / T)
 
-    with ``shape(0) = 1`` and ``shape(1) = 0``; a subclass gives only ``_shape``.
+    with ``shape(0) = 1`` and ``shape(1) = 0``; a subclass gives only ``_decay``,
+    the formula at ``t`` in [0, T] (its constants folded: fewer ops per step).
     """
 
     def __init__(
@@ -178,17 +175,14 @@ class _DecayToFloor(Schedule):
         self.total = check_positive("total", total)
         self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
 
-    def _shape(self, progress: Any) -> Any:  # pragma: no cover - abstract
+    def _decay(self, t: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
 
     def _limits(self) -> tuple[float, float]:
         return self.min_learning_rate, self.initial_learning_rate
 
     def _rate(self, t: Any) -> Any:
-        progress = ops.minimum(t, self.total) / self.total
-        return _interpolate(
-            self.initial_learning_rate, self.min_learning_rate, self._shape(progress)
-        )
+        return self._decay(ops.minimum(t, self.total))
 
 
 @_register
@@ -220,8 +214,9 @@ class CosineDecay(_DecayToFloor):
     Warm Restarts (2017).
     """
 
-    def _shape(self, progress: Any) -> Any:
-        return 0.5 * (1.0 + ops.cos(math.pi * progress))
+    def _decay(self, t: Any) -> Any:
+        half = (self.initial_learning_rate - self.min_learning_rate) / 2
+        return self.min_learning_rate + half * (1.0 + ops.cos(t * (math.pi / self.total)))
 
 
 @_register
@@ -248,8 +243,10 @@ class LinearDecay(_DecayToFloor):
     [0.1, 0.05, 0.0, 0.0]
     """
 
-    def _shape(self, progress: Any) -> Any:
-        return 1.0 - progress
+    def _decay(self, t: Any) -> Any:
+        # Counted back from the end, so the floor is exact once t reaches T.
+        drop = self.initial_learning_rate - self.min_learning_rate
+        return self.min_learning_rate + drop * ((self.total - t) / self.total)
 
 
 @_register
@@ -294,7 +291,7 @@ class InverseSqrtDecay(Schedule):
 
     def _rate(self, t: Any) -> Any:
         tau = float(self.timescale)
-        return self.initial_learning_rate * ops.sqrt(tau / (ops.maximum(t, 0.0) + tau))
+        return self.initial_learning_rate * ops.sqrt(tau / (t + tau))
 
 
 @_register
