@@ -138,7 +138,13 @@ def test_stopping_rule(case):
     values, kwargs, stopped, best, reason = CASES[case]
     monitor = "val_accuracy" if case == "mode_min_forced_on_accuracy" else "val_loss"
     stop, record, model = run(values, monitor=monitor, **kwargs)
-    assert (stop.stopped_epoch, stop.best_epoch, stop.stop_reason) == (stopped, best, reason)
+    # As Keras's EarlyStopping: stopped_epoch is 0 when this callback did not stop training.
+    expected_stopped = 0 if stopped is None else stopped
+    assert (stop.stopped_epoch, stop.best_epoch, stop.stop_reason) == (
+        expected_stopped,
+        best,
+        reason,
+    )
     assert stop.best == pytest.approx(values[best])
     last = max(record.by_epoch)
     assert last == (stopped if stopped is not None else len(values) - 1)
@@ -175,9 +181,51 @@ def test_unknown_name_in_auto_mode_asks_for_mode():
 
 def test_missing_key_strict_lists_the_keys():
     x, y = tiny_regression_data(32)
-    stop = EarlyStoppingWithBestRestore("val_loss")  # no validation data: no val_loss
-    with pytest.raises(ValueError, match=r"val_loss.*Available keys: \['loss'\]"):
+    stop = EarlyStoppingWithBestRestore("val_mea")  # a typo, while validation runs
+    with pytest.raises(ValueError, match=r"val_mea.*Available keys: \['loss', 'val_loss'\]"):
+        tiny_model().fit(x, y, epochs=2, validation_split=0.25, verbose=0, callbacks=[stop])
+    stop = EarlyStoppingWithBestRestore("mea", mode="min")  # a training key is always there
+    with pytest.raises(ValueError, match=r"`mea`.*Available keys: \['loss'\]"):
         tiny_model().fit(x, y, epochs=2, verbose=0, callbacks=[stop])
+
+
+def test_no_validation_at_all_warns_at_the_first_epoch():
+    x, y = tiny_regression_data(32)
+    stop = EarlyStoppingWithBestRestore("val_loss")
+    with pytest.warns(UserWarning, match="ran no validation") as caught:
+        tiny_model().fit(x, y, epochs=3, verbose=0, callbacks=[stop])
+    assert len([w for w in caught if "ran no validation" in str(w.message)]) == 1
+    assert stop.stop_reason is None and stop.best_weights is None
+
+
+@pytest.mark.parametrize("freq,validated", [(2, [1, 3, 5, 7]), ([2, 3, 5, 8], [1, 2, 4, 7])])
+def test_validation_freq_skips_epochs_without_validation(freq, validated):
+    # Keras validates after epoch e when (e + 1) % freq == 0, or e + 1 is in the list.
+    x, y = tiny_regression_data(48)
+    model, record = tiny_model(), RecordWeights()
+    logged = {}
+    keep = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: logged.update({e: dict(logs)})
+    )
+    stop = EarlyStoppingWithBestRestore("val_loss", patience=2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the first epoch's note that it ran no validation
+        model.fit(x[:32], y[:32], validation_data=(x[32:], y[32:]), validation_freq=freq,
+                  epochs=8, verbose=0, callbacks=[keep, stop, record])  # fmt: skip
+    assert [e for e in sorted(logged) if "val_loss" in logged[e]] == validated[: len(logged)]
+    # The rule applied to the validated epochs only, worked out here:
+    best, best_epoch, wait, stopped = math.inf, None, 0, None
+    for e in validated:
+        if e not in logged:
+            break
+        value = logged[e]["val_loss"]
+        best, best_epoch, wait = (value, e, 0) if value < best else (best, best_epoch, wait + 1)
+        if wait >= 2:
+            stopped = e
+            break
+    assert (stop.best_epoch, stop.best) == (best_epoch, pytest.approx(best))
+    assert stop.stopped_epoch == (stopped or 0) and max(logged) == (stopped or 7)
+    assert_weights_equal(model, record.by_epoch[best_epoch])
 
 
 def test_missing_key_not_strict_warns_once_and_never_stops():
@@ -188,20 +236,20 @@ def test_missing_key_not_strict_warns_once_and_never_stops():
         history = tiny_model().fit(x, y, epochs=3, verbose=0, callbacks=[stop])
     relevant = [w for w in caught if "val_loss" in str(w.message)]
     assert len(relevant) == 1
-    assert len(history.epoch) == 3 and stop.stopped_epoch is None and stop.best_epoch is None
+    assert len(history.epoch) == 3 and stop.stop_reason is None and stop.best_weights is None
 
 
 def test_stop_from_another_callback_still_restores_best():
     values = [1.0, 0.5, 0.7, 0.8, 0.9, 1.0]
     stop, record, model = run(values, patience=10, extra=[StopAt(3)])
-    assert (stop.stopped_epoch, stop.stop_reason, stop.best_epoch) == (None, None, 1)
+    assert (stop.stopped_epoch, stop.stop_reason, stop.best_epoch) == (0, None, 1)
     assert max(record.by_epoch) == 3
     assert_weights_equal(model, record.by_epoch[1])
 
 
 def test_last_epoch_ends_training_and_best_is_restored():
     stop, record, model = run([1.0, 0.5, 0.6, 0.7], patience=10)
-    assert stop.stopped_epoch is None and stop.best_epoch == 1
+    assert stop.stop_reason is None and stop.best_epoch == 1
     assert not np.array_equal(record.by_epoch[3][0], record.by_epoch[1][0])  # training did move on
     assert_weights_equal(model, record.by_epoch[1])
 
@@ -233,12 +281,7 @@ def test_one_instance_serves_several_fits():
         verbose=0,
         callbacks=[Inject("val_loss", [5.0, 4.0, 3.0, 2.0]), stop, record],
     )
-    assert (stop.stopped_epoch, stop.best_epoch, stop.stop_reason, stop.best) == (
-        None,
-        3,
-        None,
-        2.0,
-    )
+    assert (stop.stopped_epoch, stop.best_epoch, stop.stop_reason, stop.best) == (0, 3, None, 2.0)
     assert_weights_equal(model, record.by_epoch[3])
 
 
@@ -338,7 +381,7 @@ def test_nan_at_the_first_epoch_with_verbose_says_nothing_was_restored(capsys):
     assert (stop.stop_reason, stop.stopped_epoch, stop.best_epoch, stop.best) == (
         "non_finite",
         0,
-        None,
+        0,
         None,
     )
     out = capsys.readouterr().out
@@ -350,7 +393,7 @@ def test_nan_at_the_first_epoch_with_verbose_says_nothing_was_restored(capsys):
 
 def test_no_finite_epoch_at_all_keeps_the_last_weights():
     stop, record, model = run([NAN, INF, NAN], patience=5, check_finite=False)
-    assert stop.best_epoch is None and stop.restore() is False
+    assert stop.best is None and stop.best_weights is None and stop.restore() is False
     assert_weights_equal(model, record.by_epoch[2])
 
 
@@ -401,3 +444,48 @@ def test_fitted_models_are_freed_after_del():
         del model
     gc.collect()
     assert [r() for r in refs] == [None, None, None]
+
+
+# --- values Keras logs, attributes Keras users read ---------------------------------
+
+
+def test_f1_score_logged_as_a_one_element_array_is_monitored():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(64, 4)).astype("float32")
+    y = (x[:, :1] > 0).astype("float32")
+    model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, activation="sigmoid")])
+    model.compile("adam", "binary_crossentropy", metrics=[keras.metrics.F1Score(threshold=0.5)])
+    logged = []
+    keep = keras.callbacks.LambdaCallback(
+        on_epoch_end=lambda e, logs: logged.append(logs["val_f1_score"])
+    )
+    stop = EarlyStoppingWithBestRestore("val_f1_score", patience=10)
+    model.fit(x, y, validation_split=0.25, epochs=3, verbose=0, callbacks=[keep, stop])
+    assert np.shape(logged[0]) == (1,)  # what Keras logs for F1Score
+    values = [float(np.asarray(v).reshape(())) for v in logged]
+    assert stop.direction == "max" and stop.best == pytest.approx(max(values))
+
+
+def test_a_metric_of_several_values_is_a_value_error_naming_it():
+    with pytest.raises(ValueError, match=r"`val_f1` is logged as 3 numbers \(shape \(3,\)\)"):
+        run([np.array([0.1, 0.2, 0.3])] * 2, monitor="val_f1")
+
+
+def test_attributes_start_as_keras_early_stopping_s():
+    x, y = tiny_regression_data(32)
+    ours = EarlyStoppingWithBestRestore("loss", patience=50)
+    theirs = keras.callbacks.EarlyStopping("loss", patience=50)
+    for callback in (ours, theirs):
+        callback.set_model(tiny_model())
+        callback.on_train_begin()
+    for name in ("best", "best_epoch", "stopped_epoch", "wait"):
+        assert getattr(ours, name) == getattr(theirs, name), name
+    assert ours.best is None and ours.best_weights is None and theirs.best_weights is None
+
+
+def test_best_weights_are_the_best_epoch_s_as_numpy_arrays():
+    stop, record, model = run([1.0, 0.5, 0.6, 0.7], patience=10)
+    assert len(stop.best_weights) == len(model.weights)
+    for got, want in zip(stop.best_weights, record.by_epoch[1]):
+        assert isinstance(got, np.ndarray)
+        np.testing.assert_array_equal(got, want)

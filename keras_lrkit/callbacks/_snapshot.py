@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from .._values import stored_value
 
@@ -51,6 +52,12 @@ class WeightSnapshot:
             raise RuntimeError("restore() before any capture()")
         self._impl.restore()
 
+    def values(self) -> list[np.ndarray]:
+        """Host copies of the captured weights, in the order of ``variables``."""
+        if not self.captured:
+            raise RuntimeError("values() before any capture()")
+        return [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in self._impl.backup()]
+
 
 class _TensorFlowCopy:
     def __init__(self, variables: list[Any]) -> None:
@@ -76,6 +83,9 @@ class _TensorFlowCopy:
 
     def restore(self) -> None:
         self._copy(self._model_vars, self._backup)
+
+    def backup(self) -> list[Any]:
+        return self._backup
 
 
 class _JaxCopy:
@@ -130,6 +140,9 @@ class _JaxCopy:
             _assign_exact(variable, value)
         self._shared = True
 
+    def backup(self) -> list[Any]:
+        return self._backup
+
 
 def _current_values(variables: list[Any]) -> list[Any]:
     """The arrays the variables hold now (``.value``'s scope checks cost 0.3-0.7 ms for ResNet50's 320)."""
@@ -160,6 +173,9 @@ class _TorchCopy:
     def restore(self) -> None:
         self._copy(_current_values(self._variables), self._backup)
 
+    def backup(self) -> list[Any]:
+        return [b.detach().cpu() for b in self._backup]
+
 
 class _HostCopy:
     def __init__(self, variables: list[Any]) -> None:
@@ -172,3 +188,6 @@ class _HostCopy:
     def restore(self) -> None:
         for variable, value in zip(self._variables, self._backup):
             variable.assign(value)
+
+    def backup(self) -> list[Any]:
+        return self._backup

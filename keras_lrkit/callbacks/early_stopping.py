@@ -9,12 +9,12 @@ import weakref
 from typing import Any
 
 import keras
+import numpy as np
 
 from .._io import atomic_write, is_chief, say
-from .._metrics import direction_from_name
 from .._signals import deferred_interrupts
 from .._validate import check, constructor_arguments, is_int, is_real
-from .._values import to_float
+from ._monitor import MonitoringCallback
 from ._snapshot import WeightSnapshot
 
 # The EarlyStoppingWithBestRestore of each model's latest fit, so that a
@@ -49,28 +49,20 @@ def active_early_stopping(model: Any) -> EarlyStoppingWithBestRestore | None:
     return entry[0]()
 
 
-def _direction_from_compiled_metrics(model: Any, monitor: str) -> str | None:
-    name = monitor[4:] if monitor.startswith("val_") else monitor
-    metrics = []
-    for m in getattr(model, "metrics", []) or []:
-        metrics.extend(getattr(m, "metrics", []) if m.name == "compile_metrics" else [m])
-    for m in metrics:
-        if m.name == name and getattr(m, "_direction", None) in ("up", "down"):
-            return "max" if m._direction == "up" else "min"
-    return None
-
-
 @keras.saving.register_keras_serializable(package="keras_lrkit")
-class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
+class EarlyStoppingWithBestRestore(MonitoringCallback):
     """Stop training when the monitored value stops improving, and always restore the best weights.
 
-    The rule, in one sentence: an epoch *improves* when its value is better
-    than the best so far by more than ``min_delta`` (and, with ``baseline``,
-    also better than the baseline); training stops at the end of the first
-    epoch at which ``max(patience, 1)`` consecutive epochs have not improved.
-    So ``patience=0`` and ``patience=1`` both stop at the first epoch without
-    improvement, ``patience=2`` at the second in a row, and so on. Epochs before
-    ``start_from_epoch`` are ignored.
+    The rule, in one sentence: an epoch *improves* when its monitored value is
+    finite and better than the best so far by more than ``min_delta`` (lower in
+    "min" mode, higher in "max" mode; with ``baseline``, it must also beat the
+    baseline to reset the count); training stops at the end of the first epoch
+    at which ``max(patience, 1)`` consecutive epochs have not improved. So
+    ``patience=0`` and ``patience=1`` both stop at the first epoch without
+    improvement, ``patience=2`` at the second in a row, and so on. Epochs
+    before ``start_from_epoch`` are ignored, and so are epochs on which Keras
+    ran no validation when ``monitor`` is a ``val_`` key (``validation_freq >
+    1``). ``ReduceOnPlateau`` judges improvement by the same rule.
 
     The best epoch is the one with the best value seen (beyond ``min_delta``),
     whether or not it beat the baseline. When ``fit`` ends, however it ended
@@ -88,10 +80,18 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
       the weights stay as training left them; ``restore()`` puts the best ones
       back, and ``checkpoint_path`` has them on disk.
 
-    After ``fit``, the callback holds ``best``, ``best_epoch``,
-    ``stopped_epoch`` (None when this callback did not stop training) and
-    ``stop_reason``: "patience", "baseline" (stopped before the baseline was
-    ever beaten), "non_finite", or None.
+    The attributes a Keras ``EarlyStopping`` user reads mean the same here and
+    start from the same values when ``fit`` begins:
+
+    - ``best``: the best value so far (None before any finite value);
+    - ``best_epoch``: its epoch (0 before any);
+    - ``wait``: epochs since the last improvement;
+    - ``stopped_epoch``: the epoch at which this callback stopped training, 0
+      when it did not (as Keras); ``stop_reason`` tells the two apart:
+      "patience", "baseline" (stopped before the baseline was ever beaten),
+      "non_finite", or None when this callback did not stop training;
+    - ``best_weights``: the best weights as NumPy arrays in ``model.weights``
+      order (what ``model.get_weights()`` gives), or None before any.
 
     Args:
         monitor: the log key to watch, e.g. "val_loss" or "val_accuracy".
@@ -108,9 +108,9 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
             never counts as an improvement either way.
         strict: a ``monitor`` key missing from an epoch's logs raises ValueError
             listing the keys there (Keras only warns, and training silently never
-            stops). With ``strict=False`` it warns once and the epoch is skipped.
-            (With ``validation_freq > 1`` the ``val_`` keys are absent on some
-            epochs: use ``strict=False``.)
+            stops), except on epochs where Keras ran no validation (those are
+            skipped; a fit that never validates gets a warning at its first
+            epoch). With ``strict=False`` it warns once and the epoch is skipped.
         checkpoint_path: also write the best weights to this ``.weights.h5``
             file at each improvement, atomically, so a crash loses nothing.
             Under distributed training only the chief writes it.
@@ -140,10 +140,6 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
         verbose: int = 0,
     ) -> None:
         super().__init__()
-        check("monitor", monitor, isinstance(monitor, str) and monitor != "", "a non-empty str")
-        check("mode", mode, mode in ("auto", "min", "max"), 'one of "auto", "min", "max"')
-        check("patience", patience, is_int(patience) and patience >= 0, "an int >= 0")
-        check("min_delta", min_delta, is_real(min_delta) and min_delta >= 0, "a finite float >= 0")
         check("baseline", baseline, baseline is None or is_real(baseline), "None or a finite float")
         check(
             "start_from_epoch",
@@ -154,7 +150,6 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
         for flag, value in [
             ("restore_best_weights", restore_best_weights),
             ("check_finite", check_finite),
-            ("strict", strict),
         ]:
             check(flag, value, isinstance(value, bool), "a bool")
         if checkpoint_path is not None:
@@ -165,66 +160,22 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
                 and os.fspath(checkpoint_path).endswith(".weights.h5"),
                 'None or a path ending in ".weights.h5"',
             )
-        check("verbose", verbose, is_int(verbose), "an int")
-        self.monitor = monitor
-        self.mode = mode
-        self.patience = int(patience)
-        self.min_delta = float(min_delta)
         self.baseline = None if baseline is None else float(baseline)
         self.start_from_epoch = int(start_from_epoch)
         self.restore_best_weights = restore_best_weights
         self.check_finite = check_finite
-        self.strict = strict
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
-        self.verbose = int(verbose)
-        self._reset()
+        self._init_monitor(monitor, mode, min_delta, patience, strict, verbose)
 
-    def _reset(self) -> None:
-        self.direction = self.mode if self.mode != "auto" else None
-        self.best: float | None = None
-        self.best_epoch: int | None = None
-        self.stopped_epoch: int | None = None
+    def _reset_monitor(self) -> None:
+        super()._reset_monitor()
+        self.stopped_epoch = 0
         self.stop_reason: str | None = None
-        self.wait = 0
         self._baseline_beaten = False
-        self._warned_missing = False
         self._snapshot: WeightSnapshot | None = None
         self._writes = False
 
     # --- the decision ---------------------------------------------------------
-
-    def _better(self, value: float, reference: float) -> bool:
-        if self.direction == "min":
-            return value < reference - self.min_delta
-        return value > reference + self.min_delta
-
-    def _resolve_direction(self) -> None:
-        if self.direction is not None:
-            return
-        compiled = _direction_from_compiled_metrics(self.model, self.monitor)
-        self.direction = compiled or direction_from_name(self.monitor)
-        if self.direction is None:
-            raise ValueError(
-                f"EarlyStoppingWithBestRestore cannot tell whether `{self.monitor}` should go up "
-                f'or down. Pass mode="min" or mode="max". Received: monitor={self.monitor!r}'
-            )
-
-    def _monitored_value(self, logs: dict | None) -> float | None:
-        logs = logs or {}
-        if self.monitor in logs:
-            return to_float(logs[self.monitor])
-        message = (
-            f"EarlyStoppingWithBestRestore is monitoring `{self.monitor}`, which is not in "
-            f"this epoch's logs. Available keys: {sorted(logs)}."
-        )
-        if self.strict:
-            raise ValueError(
-                message + " Pass the right `monitor`, or strict=False to skip such epochs."
-            )
-        if not self._warned_missing:
-            warnings.warn(message + " Epochs without it are skipped.", stacklevel=2)
-            self._warned_missing = True
-        return None
 
     def _stop(self, epoch: int, reason: str) -> None:
         self.stopped_epoch = epoch
@@ -234,14 +185,14 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         if epoch < self.start_from_epoch:
             return
-        value = self._monitored_value(logs)
+        value = self._value(logs)
         if value is None:
             return
         self._resolve_direction()
         finite = math.isfinite(value)
-        improved = finite and (self.best is None or self._better(value, self.best))
+        improved = self._improves(value)
         if improved:
-            self.best, self.best_epoch = value, epoch
+            self._record(value, epoch)
             self._record_best()
         if improved and (self.baseline is None or self._better(value, self.baseline)):
             self._baseline_beaten = True
@@ -257,7 +208,7 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
     # --- the weights ----------------------------------------------------------
 
     def on_train_begin(self, logs: dict | None = None) -> None:
-        self._reset()
+        self._reset_monitor()
         self._writes = self.checkpoint_path is not None and is_chief()
         _register(self.model, self)
 
@@ -311,7 +262,7 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
         if self.stop_reason is not None:
             best = (
                 f"best {self.monitor} = {self.best:.6g} at epoch {self.best_epoch}"
-                if self.best_epoch is not None
+                if self.best is not None
                 else f"no epoch had a finite {self.monitor}"
             )
             say(
@@ -328,6 +279,21 @@ class EarlyStoppingWithBestRestore(keras.callbacks.Callback):
                 f"No weights restored: no epoch had a finite {self.monitor}; the model keeps "
                 "the weights training ended with."
             )
+
+    @property
+    def best_weights(self) -> list[np.ndarray] | None:
+        """The best epoch's weights as NumPy arrays (``model.get_weights()`` order), or None."""
+        snapshot = self._snapshot
+        if snapshot is None or not snapshot.captured:
+            return None
+        return snapshot.values()
+
+    def marks(self) -> tuple[int | None, int | None]:
+        """(best epoch, stopped epoch) for a plot: None where there is none."""
+        return (
+            self.best_epoch if self.best is not None else None,
+            self.stopped_epoch if self.stop_reason is not None else None,
+        )
 
     def get_config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in constructor_arguments(self)}

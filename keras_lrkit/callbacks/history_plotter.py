@@ -18,8 +18,8 @@ import keras
 
 from .._io import atomic_write, is_chief
 from .._validate import check, constructor_arguments, is_int, is_real
-from .._values import to_float
 from ..plotting import figure_png, fixed_margins, learning_rate_key, new_figure, plot_history
+from ._monitor import logged_number
 from .early_stopping import active_early_stopping
 from .lr_logger import last_learning_rate
 
@@ -247,7 +247,7 @@ class HistoryPlotter(keras.callbacks.Callback):
             self._drawer = _Drawer(self._draw)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
-        row = {k: _as_float(v) for k, v in (logs or {}).items()}
+        row = {k: _as_float(k, v) for k, v in (logs or {}).items()}
         if self.show_learning_rate and learning_rate_key(row) is None:
             row["learning_rate"] = last_learning_rate(self.model.optimizer)
         self._append(epoch, row)
@@ -307,12 +307,13 @@ class HistoryPlotter(keras.callbacks.Callback):
         epoch would cost time in proportion to the epochs so far.
         """
         stopper = active_early_stopping(self.model) if self.mark_best else None
+        best_epoch, stopped_epoch = stopper.marks() if stopper is not None else (None, None)
         return {
             "history": self.history,
             "columns": tuple(self.history),
             "rows": len(self.history["epoch"]),
-            "best_epoch": getattr(stopper, "best_epoch", None),
-            "stopped_epoch": getattr(stopper, "stopped_epoch", None),
+            "best_epoch": best_epoch,
+            "stopped_epoch": stopped_epoch,
         }
 
     def _submit(self, request: dict[str, Any]) -> None:
@@ -388,9 +389,10 @@ def _table(request: dict[str, Any]) -> dict[str, list[float]]:
     return {key: history[key][:rows] for key in request["columns"]}
 
 
-def _as_float(value: Any) -> float:
+def _as_float(key: str, value: Any) -> float:
+    """A logged value as one number (a size-1 array too); NaN for one of several numbers."""
     try:
-        return to_float(value)
+        return logged_number(key, value)
     except (TypeError, ValueError):
         return math.nan
 
