@@ -1,5 +1,6 @@
 """keras_lrkit: which learning rate, when, and when to stop, for Keras 3."""
 
+from ._warnings import LRKitWarning
 from .callbacks import EarlyStoppingWithBestRestore, HistoryPlotter, LearningRateLogger
 from .finder import LRFinderResult, find_learning_rate
 from .plotting import plot_history, plot_schedule
@@ -24,6 +25,7 @@ __all__ = [
     "InverseSqrtDecay",
     "LearningRateLogger",
     "LRFinderResult",
+    "LRKitWarning",
     "LinearDecay",
     "StepDecay",
     "Warmup",

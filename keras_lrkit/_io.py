@@ -10,7 +10,6 @@ import os
 import secrets
 import shutil
 import stat
-import sys
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -18,14 +17,7 @@ from typing import Any
 
 import keras
 
-try:  # Keras routes messages to absl logging when interactive logging is off.
-    from keras.src.utils.io_utils import print_msg as _print_msg
-except ImportError:  # pragma: no cover - a Keras without it
-
-    def _print_msg(message: str) -> None:
-        sys.stdout.write(f"{message}\n")
-        sys.stdout.flush()
-
+from ._keras_private import print_msg
 
 # The process's umask, read once at import (reading it means setting it), so that
 # atomically written new files get the permissions a plain open() would give them.
@@ -38,7 +30,7 @@ _swept: set[str] = set()  # targets whose leftovers this process has already cle
 
 def say(message: str) -> None:
     """Print a line the way Keras prints its own callback messages."""
-    _print_msg(message)
+    print_msg(message)
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[str], None]) -> None:

@@ -16,15 +16,7 @@ from typing import Any
 import keras
 import numpy as np
 
-
-def stored_value(variable: Any) -> Any:
-    """The backend array a Keras variable holds now (``variable.value`` without its scope checks).
-
-    ``Variable.value`` first looks for a stateless scope and an autocast scope
-    (about 1 microsecond a variable); outside them the stored array is the value.
-    """
-    value = getattr(variable, "_value", None)
-    return variable.value if value is None else value
+from ._keras_private import stored_array
 
 
 def to_float(value: Any) -> float:
@@ -39,7 +31,7 @@ def to_float(value: Any) -> float:
     if isinstance(value, float | int):
         return float(value)
     if isinstance(value, keras.Variable):
-        value = stored_value(value)
+        value = stored_array(value)
     if keras.backend.backend() == "jax":
         value = np.asarray(value)
     detach = getattr(value, "detach", None)  # torch: float() of a tensor that needs grad warns

@@ -10,9 +10,10 @@ from typing import Any
 import keras
 import numpy as np
 
+from ._keras_private import learning_rate_object
 from ._signals import deferred_interrupts
 from ._validate import check, is_int, is_real
-from .callbacks.lr_logger import base_optimizer
+from .callbacks._fit import base_optimizer
 from .plotting import plot_lr_range_test
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
@@ -298,7 +299,7 @@ class _ModelState:
         owned = [*model.variables, *model.optimizer.variables, *model.metrics_variables]
         self.variables = list({id(v): v for v in owned}.values())  # each once, in order
         self.values = [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in self.variables]
-        self.rate = optimizer._learning_rate  # a Variable (float rate) or a schedule
+        self.rate = learning_rate_object(optimizer)  # a Variable (float rate) or a schedule
         self.train_function = model.train_function
         self.torch_rng = _torch_rng_state()
 
@@ -319,7 +320,7 @@ class _ModelState:
     def restore(self) -> None:
         """Put everything back; a Ctrl-C meanwhile waits until all of it is back."""
         with deferred_interrupts():
-            if self.optimizer._learning_rate is not self.rate:
+            if learning_rate_object(self.optimizer) is not self.rate:
                 self.optimizer.learning_rate = self.rate
             for variable, value in zip(self.variables, self.values):
                 variable.assign(value)

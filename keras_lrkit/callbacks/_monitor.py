@@ -13,15 +13,16 @@ keys that are there (``strict=False``: one warning, and the epoch is skipped).
 from __future__ import annotations
 
 import math
-import warnings
 from typing import Any
 
 import keras
 import numpy as np
 
+from .._keras_private import metric_direction
 from .._metrics import direction_from_name
 from .._validate import check, is_int, is_real
 from .._values import to_float
+from .._warnings import warn
 
 
 def direction_from_compiled_metrics(model: Any, monitor: str) -> str | None:
@@ -31,8 +32,9 @@ def direction_from_compiled_metrics(model: Any, monitor: str) -> str | None:
     for m in getattr(model, "metrics", []) or []:
         metrics.extend(getattr(m, "metrics", []) if m.name == "compile_metrics" else [m])
     for m in metrics:
-        if m.name == name and getattr(m, "_direction", None) in ("up", "down"):
-            return "max" if m._direction == "up" else "min"
+        direction = metric_direction(m)
+        if m.name == name and direction in ("up", "down"):
+            return "max" if direction == "up" else "min"
     return None
 
 
@@ -132,7 +134,7 @@ class MonitoringCallback(keras.callbacks.Callback):
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(message, stacklevel=3)
+            warn(message)
 
     # --- when a value improves -----------------------------------------------------
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import warnings
 import weakref
 from typing import Any
 
@@ -14,26 +13,22 @@ import numpy as np
 from .._io import atomic_write, is_chief, say
 from .._signals import deferred_interrupts
 from .._validate import check, constructor_arguments, is_int, is_real
+from .._warnings import warn
+from ._fit import fit_token, match_schedules_to_fit
 from ._monitor import MonitoringCallback
 from ._snapshot import WeightSnapshot
 
 # The EarlyStoppingWithBestRestore of each model's latest fit, so that a
 # HistoryPlotter in the same fit can mark its best and stop epochs. Weak on both
 # sides: the table keeps neither a model nor a callback alive. Each entry holds
-# the fit's History (Keras makes one per fit), so a later fit without early
-# stopping does not see the marks of an earlier one.
+# the fit's token, so a later fit without early stopping does not see the marks
+# of an earlier one.
 _ACTIVE: weakref.WeakKeyDictionary[Any, tuple[weakref.ref, Any]] = weakref.WeakKeyDictionary()
-
-
-def _fit_token(model: Any) -> Any:
-    """What identifies a model's current fit: the History object Keras made for it."""
-    history = getattr(model, "history", None)
-    return None if history is None else id(history)
 
 
 def _register(model: Any, callback: EarlyStoppingWithBestRestore) -> None:
     try:
-        _ACTIVE[model] = (weakref.ref(callback), _fit_token(model))
+        _ACTIVE[model] = (weakref.ref(callback), fit_token(model))
     except TypeError:  # an unhashable stand-in model
         pass
 
@@ -44,7 +39,7 @@ def active_early_stopping(model: Any) -> EarlyStoppingWithBestRestore | None:
         entry = _ACTIVE.get(model)
     except TypeError:  # an unhashable stand-in model
         return None
-    if entry is None or entry[1] != _fit_token(model):
+    if entry is None or entry[1] != fit_token(model):
         return None
     return entry[0]()
 
@@ -211,6 +206,7 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
         self._reset_monitor()
         self._writes = self.checkpoint_path is not None and is_chief()
         _register(self.model, self)
+        match_schedules_to_fit(self)
 
     def _record_best(self) -> None:
         if self.restore_best_weights:
@@ -220,10 +216,7 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
             try:
                 atomic_write(self.checkpoint_path, self.model.save_weights)
             except Exception as error:  # a failed write never stops training
-                warnings.warn(
-                    f"Could not write the best weights to {self.checkpoint_path!r}: {error}",
-                    stacklevel=2,
-                )
+                warn(f"Could not write the best weights to {self.checkpoint_path!r}: {error}")
 
     def _current_snapshot(self) -> WeightSnapshot:
         """A snapshot of the weights the model has now.

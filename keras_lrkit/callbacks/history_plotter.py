@@ -9,7 +9,6 @@ import os
 import sys
 import threading
 import time
-import warnings
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -18,7 +17,9 @@ import keras
 
 from .._io import atomic_write, is_chief
 from .._validate import check, constructor_arguments, is_int, is_real
+from .._warnings import warn
 from ..plotting import figure_png, fixed_margins, learning_rate_key, new_figure, plot_history
+from ._fit import match_schedules_to_fit
 from ._monitor import logged_number
 from .early_stopping import active_early_stopping
 from .lr_logger import last_learning_rate
@@ -243,6 +244,7 @@ class HistoryPlotter(keras.callbacks.Callback):
         self._warned = set()
         self._metrics_checked = False
         self._writes = is_chief()
+        match_schedules_to_fit(self)
         if self._writes and self.background:
             self._drawer = _Drawer(self._draw)
 
@@ -283,10 +285,9 @@ class HistoryPlotter(keras.callbacks.Callback):
         self._metrics_checked = True
         missing = [m for m in self.metrics or [] if m not in row and f"val_{m}" not in row]
         if missing:
-            warnings.warn(
+            warn(
                 f"HistoryPlotter was asked to draw {missing}, which are not in the logs; "
-                f"they are left out. Keys in the logs: {sorted(row)}.",
-                stacklevel=2,
+                f"they are left out. Keys in the logs: {sorted(row)}."
             )
 
     def _append(self, epoch: int, row: dict[str, float]) -> None:
@@ -367,7 +368,7 @@ class HistoryPlotter(keras.callbacks.Callback):
     def _warn_once(self, key: str, message: str) -> None:
         if key not in self._warned:
             self._warned.add(key)
-            warnings.warn(message, RuntimeWarning, stacklevel=2)
+            warn(message)
 
     def _show_in_notebook(self) -> None:
         png = self._png

@@ -7,15 +7,12 @@ from typing import Any
 import keras
 import numpy as np
 
+from .._keras_private import learning_rate_object
 from .._validate import check
 from .._values import to_float
+from ._fit import base_optimizer, match_schedules_to_fit
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
-
-
-def base_optimizer(optimizer: Any) -> Any:
-    """The optimizer that holds the rate (unwraps a LossScaleOptimizer)."""
-    return getattr(optimizer, "inner_optimizer", optimizer)
 
 
 def learning_rate_at(optimizer: Any, steps: Any) -> np.ndarray:
@@ -24,8 +21,7 @@ def learning_rate_at(optimizer: Any, steps: Any) -> np.ndarray:
     A schedule is evaluated at all the steps in one call; a float rate (a
     variable) or a callable rate is the same at every step.
     """
-    optimizer = base_optimizer(optimizer)
-    rate = optimizer._learning_rate  # the schedule itself: Keras exposes only its value
+    rate = learning_rate_object(base_optimizer(optimizer))
     steps = np.asarray(steps, dtype="int64")
     if isinstance(rate, LearningRateSchedule):
         value = rate(steps)
@@ -47,7 +43,7 @@ def last_learning_rate(optimizer: Any) -> float:
     A float rate is its variable's value, read without the step; a schedule
     (or a callable) is evaluated at that step.
     """
-    rate = base_optimizer(optimizer)._learning_rate
+    rate = learning_rate_object(base_optimizer(optimizer))
     if isinstance(rate, keras.Variable):
         return to_float(rate)
     return float(learning_rate_at(optimizer, max(iterations(optimizer) - 1, 0)))
@@ -92,6 +88,7 @@ class LearningRateLogger(keras.callbacks.Callback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         self.batch_learning_rates = []
         self._batch_steps = []
+        match_schedules_to_fit(self)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self.per_batch:

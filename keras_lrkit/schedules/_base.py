@@ -61,11 +61,16 @@ def check_positive(name: str, value: Any, unit: int = 1) -> float | int:
     return int(value) if is_int(value) else float(value)
 
 
-def check_steps_per_epoch(value: Any) -> int | None:
-    if value is None:
-        return None
+# ``steps_per_epoch=FROM_FIT``: the number of batches fit runs per epoch, which a
+# keras_lrkit callback in the fit gives the schedule when training begins.
+FROM_FIT = "fit"
+
+
+def check_steps_per_epoch(value: Any) -> int | str | None:
+    if value is None or value == FROM_FIT:
+        return value
     if not is_int(value) or value <= 0 or value > 2**31 - 1:
-        raise fail("steps_per_epoch", "None or a positive int (at most 2**31 - 1)", value)
+        raise fail("steps_per_epoch", 'None, "fit" or a positive int (at most 2**31 - 1)', value)
     return int(value)
 
 
@@ -203,14 +208,43 @@ class Schedule(LearningRateSchedule):
     """
 
     _depth = 1  # how deeply schedules nest inside this one (combinators add theirs)
+    _at_step_zero = False  # True while _start() evaluates step 0, where the unit does not matter
 
-    def __init__(self, steps_per_epoch: int | None = None) -> None:
+    def __init__(self, steps_per_epoch: int | str | None = None) -> None:
         super().__init__()
         self.steps_per_epoch = check_steps_per_epoch(steps_per_epoch)
 
     @property
     def _steps_per_unit(self) -> int:
-        return self.steps_per_epoch or 1
+        """Steps in one unit of time: ``steps_per_epoch``, or 1 when durations count steps."""
+        if self.steps_per_epoch == FROM_FIT and not self._at_step_zero:
+            raise ValueError(
+                f"{type(self).__name__}(steps_per_epoch={FROM_FIT!r}) learns its steps per epoch "
+                "when fit starts, from a keras_lrkit callback in the fit (LearningRateLogger, "
+                "HistoryPlotter, EarlyStoppingWithBestRestore, ReduceOnPlateau), and only when "
+                "fit knows how many batches an epoch has. Add one of them to fit's callbacks, "
+                "or pass steps_per_epoch as a number."
+            )
+        return self._known_unit
+
+    @property
+    def _known_unit(self) -> int:
+        """``_steps_per_unit`` where it is known, else 1 (for checks that are repeated once it is)."""
+        spe = self.steps_per_epoch
+        return spe if isinstance(spe, int) else 1
+
+    def _check_units(self) -> None:
+        """Checks of durations scaled by the unit: at construction, and again once "fit" is known."""
+
+    def _children(self) -> list[LearningRateSchedule]:
+        """The schedules nested inside this one."""
+        return []
+
+    def _take_steps_per_epoch_from_fit(self, steps: int) -> None:
+        """Give a ``steps_per_epoch="fit"`` schedule the number of batches fit runs per epoch."""
+        if self.steps_per_epoch == FROM_FIT:
+            self.steps_per_epoch = check_steps_per_epoch(steps)
+            self._check_units()
 
     def __call__(self, step: Any) -> Any:
         rate = self._rate_at_step(as_step(step))
@@ -220,7 +254,7 @@ class Schedule(LearningRateSchedule):
 
     def _rate_at_step(self, step: Any) -> Any:
         t = elapsed(step)
-        return self._rate(t if self.steps_per_epoch is None else t / float(self.steps_per_epoch))
+        return self._rate(t if self.steps_per_epoch is None else t / float(self._steps_per_unit))
 
     def _rate(self, t: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -234,8 +268,12 @@ class Schedule(LearningRateSchedule):
         return self._limits()
 
     def _start(self) -> float:
-        """The rate at step 0, as a Python float."""
-        return float(ops.convert_to_numpy(self(0)))
+        """The rate at step 0, as a Python float (known before a "fit" unit is)."""
+        self._at_step_zero = True
+        try:
+            return float(ops.convert_to_numpy(self(0)))
+        finally:
+            del self._at_step_zero
 
     def get_config(self) -> dict[str, Any]:
         return {
@@ -290,6 +328,18 @@ def start_of(schedule: LearningRateSchedule) -> float:
     if isinstance(schedule, Schedule):
         return schedule._start()
     return float(ops.convert_to_numpy(schedule(0)))
+
+
+def schedules_in(schedule: Any) -> list[LearningRateSchedule]:
+    """``schedule`` and every schedule nested inside it, outermost first."""
+    found, stack = [], [schedule]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, LearningRateSchedule):
+            found.append(current)
+            if isinstance(current, Schedule):
+                stack.extend(reversed(current._children()))
+    return found
 
 
 def limits_of(schedule: LearningRateSchedule) -> tuple[float, float] | None:

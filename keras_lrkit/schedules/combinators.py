@@ -60,16 +60,23 @@ class Warmup(Schedule):
         warmup: float,
         *,
         initial_learning_rate: float = 0.0,
-        steps_per_epoch: int | None = None,
+        steps_per_epoch: int | str | None = None,
     ) -> None:
         super().__init__(steps_per_epoch)
         self.schedule = check_schedule("schedule", schedule)
         self._depth = check_depth("schedule", [self.schedule])
-        self.warmup = check_positive("warmup", warmup, self._steps_per_unit)
+        self.warmup = check_positive("warmup", warmup)
+        self._check_units()
         self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
         # The ramp ends where the schedule starts. s(0) is a constant: worked out
         # once here, the training step does not evaluate the schedule twice.
         self._ramp_end = start_of(self.schedule)
+
+    def _check_units(self) -> None:
+        check_positive("warmup", self.warmup, self._known_unit)
+
+    def _children(self) -> list[LearningRateSchedule]:
+        return [self.schedule]
 
     @property
     def _warmup_steps(self) -> float:
@@ -127,7 +134,7 @@ class Chain(Schedule):
         schedules: Sequence[LearningRateSchedule],
         boundaries: Sequence[float],
         *,
-        steps_per_epoch: int | None = None,
+        steps_per_epoch: int | str | None = None,
     ) -> None:
         super().__init__(steps_per_epoch)
         if isinstance(schedules, (LearningRateSchedule, str, bytes)) or not isinstance(
@@ -144,6 +151,9 @@ class Chain(Schedule):
                 "Argument `boundaries` must have len(schedules) - 1 = "
                 f"{len(self.schedules) - 1} entries. Received: boundaries={boundaries!r}"
             )
+
+    def _children(self) -> list[LearningRateSchedule]:
+        return list(self.schedules)
 
     @property
     def _step_boundaries(self) -> list[float]:

@@ -84,7 +84,7 @@ class StepDecay(Schedule):
         factor: float = 0.1,
         decrement: float | None = None,
         min_learning_rate: float = 0.0,
-        steps_per_epoch: int | None = None,
+        steps_per_epoch: int | str | None = None,
     ) -> None:
         super().__init__(steps_per_epoch)
         self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
@@ -94,7 +94,8 @@ class StepDecay(Schedule):
                 f"Received: milestones={milestones!r}, every={every!r}"
             )
         self.milestones = None if milestones is None else check_increasing("milestones", milestones)
-        self.every = None if every is None else check_positive("every", every, self._steps_per_unit)
+        self.every = None if every is None else check_positive("every", every)
+        self._check_units()
         if not is_real(factor) or not 0 < factor <= 1 or not float32_holds(float(factor)):
             raise fail("factor", "in (0, 1] (and >= 1.2e-38, which float32 holds)", factor)
         self.factor = float(factor)
@@ -102,6 +103,10 @@ class StepDecay(Schedule):
             decrement = check_rate("decrement", decrement)
         self.decrement = decrement
         self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
+
+    def _check_units(self) -> None:
+        if self.every is not None:
+            check_positive("every", self.every, self._known_unit)
 
     def _decays_reached(self, step: Any) -> Any:
         """k: how many decays have happened by ``step``, as float32.
@@ -168,7 +173,7 @@ class _DecayToFloor(Schedule):
         total: float,
         *,
         min_learning_rate: float = 0.0,
-        steps_per_epoch: int | None = None,
+        steps_per_epoch: int | str | None = None,
     ) -> None:
         super().__init__(steps_per_epoch)
         self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
@@ -280,7 +285,7 @@ class InverseSqrtDecay(Schedule):
         initial_learning_rate: float,
         *,
         timescale: float = 1,
-        steps_per_epoch: int | None = None,
+        steps_per_epoch: int | str | None = None,
     ) -> None:
         super().__init__(steps_per_epoch)
         self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
@@ -314,7 +319,7 @@ class Constant(Schedule):
     [0.01, 0.01]
     """
 
-    def __init__(self, learning_rate: float, *, steps_per_epoch: int | None = None) -> None:
+    def __init__(self, learning_rate: float, *, steps_per_epoch: int | str | None = None) -> None:
         super().__init__(steps_per_epoch)
         self.learning_rate = check_rate("learning_rate", learning_rate)
 
