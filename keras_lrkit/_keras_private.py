@@ -52,3 +52,36 @@ except ImportError:  # pragma: no cover - a Keras without it
     def print_msg(message: str) -> None:
         sys.stdout.write(f"{message}\n")
         sys.stdout.flush()
+
+
+def correct_tensorboard_learning_rate(rate_for: Any) -> bool:
+    """Make Keras's TensorBoard log the rate each epoch used where ``rate_for(model)`` says so.
+
+    ``TensorBoard._collect_learning_rate`` writes ``optimizer.learning_rate`` at
+    the end of an epoch: with a schedule, that is the rate of the *next* step,
+    so at every milestone TensorBoard shows the new rate one epoch early while
+    History and CSVLogger show the rate the epoch used. Wrapped once (per
+    process): where ``rate_for(model)`` returns a number (a LearningRateLogger
+    runs in the model's fit), that number is logged instead; elsewhere
+    TensorBoard is unchanged. Returns False (and changes nothing) if this
+    Keras has no such method.
+    """
+    from keras.callbacks import TensorBoard
+
+    original = getattr(TensorBoard, "_collect_learning_rate", None)
+    if original is None:
+        return False
+    if getattr(original, "_lrkit_rate_for", None) is rate_for:
+        return True
+
+    def collect_learning_rate(self: Any, logs: dict) -> dict:
+        logs = original(self, logs)
+        rate = rate_for(self.model)
+        if rate is not None and "learning_rate" in logs:
+            logs["learning_rate"] = rate
+        return logs
+
+    collect_learning_rate._lrkit_rate_for = rate_for  # type: ignore[attr-defined]
+    collect_learning_rate.__wrapped__ = original  # type: ignore[attr-defined]
+    TensorBoard._collect_learning_rate = collect_learning_rate
+    return True

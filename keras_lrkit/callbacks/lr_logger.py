@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import weakref
 from typing import Any
 
 import keras
 import numpy as np
 
-from .._keras_private import learning_rate_object
+from .._keras_private import correct_tensorboard_learning_rate, learning_rate_object
 from .._validate import check
 from .._values import to_float
-from ._fit import base_optimizer, match_schedules_to_fit
+from ._fit import base_optimizer, fit_token, match_schedules_to_fit
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -49,6 +50,19 @@ def last_learning_rate(optimizer: Any) -> float:
     return float(learning_rate_at(optimizer, max(iterations(optimizer) - 1, 0)))
 
 
+# The models whose current fit has a LearningRateLogger (value: the fit's token).
+_LOGGED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+
+
+def _epoch_rate(model: Any) -> float | None:
+    """For TensorBoard: the rate of the epoch's last step, in a fit with a LearningRateLogger."""
+    try:
+        logged = _LOGGED.get(model, _LOGGED) == fit_token(model)
+    except TypeError:
+        return None
+    return last_learning_rate(model.optimizer) if logged else None
+
+
 @keras.saving.register_keras_serializable(package="keras_lrkit")
 class LearningRateLogger(keras.callbacks.Callback):
     """Put the learning rate into the logs, so History and CSVLogger record it.
@@ -56,8 +70,12 @@ class LearningRateLogger(keras.callbacks.Callback):
     At each epoch end, ``logs["learning_rate"]`` becomes the rate the optimizer
     used for the epoch's last batch: a float rate, or the schedule evaluated at
     that batch's step (``iterations - 1``), as a Python float. Place it before
-    the callbacks that should see it (CSVLogger, TensorBoard, HistoryPlotter);
-    Keras's History always comes last and records it.
+    the callbacks that should see it (CSVLogger, HistoryPlotter); Keras's
+    History always comes last and records it. Keras's TensorBoard logs the
+    rate itself, read from the optimizer after the epoch (the next step's
+    rate): in a fit with a LearningRateLogger, wherever either stands in the
+    list, TensorBoard's ``epoch_learning_rate`` is the rate the epoch used, as
+    in History.
 
     Args:
         per_batch: also keep the rate of every batch in ``batch_learning_rates``
@@ -89,6 +107,11 @@ class LearningRateLogger(keras.callbacks.Callback):
         self.batch_learning_rates = []
         self._batch_steps = []
         match_schedules_to_fit(self)
+        try:
+            _LOGGED[self.model] = fit_token(self.model)
+        except TypeError:  # an unhashable stand-in model
+            pass
+        correct_tensorboard_learning_rate(_epoch_rate)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self.per_batch:
