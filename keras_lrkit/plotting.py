@@ -21,6 +21,7 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from ._metrics import direction_from_name
 
 LR_KEYS = ("learning_rate", "lr")
+_MISSING = ("", "NA")  # how HistoryPlotter and Keras's CSVLogger write a value that is not there
 _NOT_METRICS = ("epoch",) + LR_KEYS
 
 
@@ -37,8 +38,9 @@ def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
     Raises ValueError naming the file (and the line, where there is one) for a
     file that is not text, a missing header, a header without rows, a row of
     the wrong length, a field too long for a CSV reader, or a value that is not
-    a number. Empty cells (a ``val_`` column on an epoch without validation)
-    become NaN.
+    a number. A missing value becomes NaN: an empty cell (what HistoryPlotter
+    writes) or ``NA`` (what Keras's CSVLogger writes for a ``val_`` column on an
+    epoch without validation: no validation data, ``validation_freq > 1``).
     """
     path = os.fspath(path)
     try:
@@ -67,7 +69,7 @@ def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
         for name, cell in zip(header, row):
             cell = cell.strip()
             try:
-                columns[name].append(float(cell) if cell else math.nan)
+                columns[name].append(math.nan if cell in _MISSING else float(cell))
             except ValueError:
                 raise ValueError(
                     f"{path}, line {line}: column {name!r} is not a number: {cell!r}"
@@ -173,10 +175,10 @@ def plot_history(
         best_epoch = _best_validation_epoch(table, names, epochs)
     axes = figure.subplots(1, max(panels, 1), squeeze=False)[0]
     for ax, name in zip(axes, names):
-        marker = "." if n <= 30 else None
         for key, label in ((name, "train"), (f"val_{name}", "validation")):
-            if key in table:
-                ax.plot(epochs[: len(table[key])], table[key], marker=marker, label=label)
+            x, y = _measured(epochs, table.get(key, ()))
+            if len(y):
+                ax.plot(x, y, marker="." if len(y) <= 30 else None, label=label)
         if direction_from_name(name) == "min":  # a loss spanning decades: show them all
             _log_scale_if_wide(
                 ax, np.concatenate([table.get(k, []) for k in (name, f"val_{name}")]), 100
@@ -204,6 +206,17 @@ def plot_history(
     if tight_layout:
         figure.tight_layout()
     return figure
+
+
+def _measured(epochs: np.ndarray, values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+    """The epochs that have a value, and those values.
+
+    A missing value (NaN: no validation that epoch, ``validation_freq > 1``) is
+    left out, so the curve joins the epochs that were measured.
+    """
+    values = np.asarray(values, dtype=float)
+    keep = ~np.isnan(values)
+    return epochs[: len(values)][keep], values[keep]
 
 
 def _best_validation_epoch(

@@ -181,3 +181,13 @@ def test_outputs_that_are_not_regular_files(tmp_path):
     r = lrkit("schedule", "cosine", "-o", tmp_path / "nonexistent" / "x.png")
     assert r.returncode == 2 and ".lrkit-" not in r.stderr
     assert f"cannot write {tmp_path / 'nonexistent' / 'x.png'}" in last_line(r.stderr)
+
+
+def test_plot_a_csv_logger_file_with_na(tmp_path):
+    path = tmp_path / "log.csv"
+    path.write_text(  # as Keras's CSVLogger writes it with validation_freq=2
+        "epoch,loss,mae,val_loss,val_mae\n0,1.4,1.1,NA,NA\n1,1.3,1.0,1.1,0.9\n2,1.2,1.0,NA,NA\n"
+    )
+    r = lrkit("plot", path, "-o", tmp_path / "log.png")
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "log.png").stat().st_size > 5000

@@ -382,3 +382,40 @@ def test_a_request_holds_the_rows_and_columns_it_was_made_with(tmp_path):
     second = _table(plotter._request())
     assert second["epoch"] == [0, 1] and second["loss"] == [1.0, 0.5]
     assert math.isnan(second["val_loss"][0]) and second["val_loss"][1] == 0.7
+
+
+def csv_logger_file(tmp_path, name, **fit_kwargs):
+    """A file Keras's CSVLogger wrote in a real fit (it writes NA where a value is missing)."""
+    x, y = tiny_regression_data(48)
+    model = tiny_model(metrics=["mae"])
+    path = tmp_path / name
+    append = fit_kwargs.pop("append", False)
+    if append:  # a first fit without validation, then a second one appended with it
+        model.fit(x, y, epochs=2, verbose=0, callbacks=[keras.callbacks.CSVLogger(str(path))])
+        fit_kwargs.update(initial_epoch=2)
+    model.fit(x, y, verbose=0, callbacks=[keras.callbacks.CSVLogger(str(path), append=append)],
+              **fit_kwargs)  # fmt: skip
+    return path
+
+
+@pytest.mark.parametrize(
+    "name,fit_kwargs,validated",
+    [
+        ("no_validation.csv", {"epochs": 3}, []),
+        ("every_2nd.csv", {"epochs": 4, "validation_split": 0.25, "validation_freq": 2}, [1, 3]),
+        ("appended.csv", {"epochs": 4, "validation_split": 0.25, "append": True}, [2, 3]),
+    ],
+)
+def test_csv_logger_files_with_na_are_plotted(tmp_path, name, fit_kwargs, validated):
+    path = csv_logger_file(tmp_path, name, **fit_kwargs)
+    assert "NA" in path.read_text()  # what Keras writes for a value that is not there
+    table = read_history_csv(path)
+    epochs = [int(e) for e in table["epoch"]]
+    assert [e for e, v in zip(epochs, table["val_loss"]) if not math.isnan(v)] == validated
+    figure = plot_history(path)
+    lines = {line.get_label(): line for line in figure.axes[0].get_lines()}
+    np.testing.assert_array_equal(lines["train"].get_xdata(), epochs)
+    if validated:  # the validation curve joins the epochs that were measured
+        np.testing.assert_array_equal(lines["validation"].get_xdata(), validated)
+    else:
+        assert "validation" not in lines
