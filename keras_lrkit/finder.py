@@ -13,6 +13,7 @@ import numpy as np
 from ._keras_private import learning_rate_object
 from ._signals import deferred_interrupts
 from ._validate import check, is_int, is_real
+from ._warnings import warn
 from .callbacks._fit import base_optimizer
 from .plotting import plot_lr_range_test
 
@@ -31,7 +32,8 @@ class LRFinderResult:
             ``find_learning_rate``), or None when too few steps were taken.
         min_loss_lr: the rate at the lowest smoothed loss. A common rule of
             thumb takes a tenth of it.
-        stop_reason: "diverged", "non_finite" or None (all steps taken).
+        stop_reason: "diverged", "non_finite", "out_of_data" (a generator ended
+            before ``num_steps``) or None (all steps taken).
     """
 
     learning_rates: np.ndarray
@@ -107,7 +109,11 @@ def steepest_descent(rates: np.ndarray, smoothed: np.ndarray, mode: str) -> floa
 
 
 def _batches(x: Any, y: Any, batch_size: int | None) -> Iterator[tuple]:
-    """Endless (x, y[, sample_weight]) batches: arrays sliced in order, or a dataset cycled."""
+    """(x, y[, sample_weight]) batches: arrays sliced in order and cycled, a dataset cycled.
+
+    A dataset or a list of batches starts again when it ends; a generator or
+    another one-shot iterator cannot, so the batches end with it.
+    """
     if hasattr(x, "as_numpy_iterator") or (y is None and not hasattr(x, "shape")):
         source = x.as_numpy_iterator if hasattr(x, "as_numpy_iterator") else lambda: iter(x)
         first = True
@@ -120,6 +126,8 @@ def _batches(x: Any, y: Any, batch_size: int | None) -> Iterator[tuple]:
                 raise ValueError(
                     f"Argument `x` must yield at least one batch. Received an empty dataset: x={x!r}"
                 )
+            if empty:  # a one-shot iterator, used up
+                return
             first = False
     n = len(x)
     if n == 0:
@@ -265,7 +273,16 @@ def find_learning_rate(
             if smoothed > divergence_threshold * best:
                 stop_reason = "diverged"
                 break
-            batch = next(batches)
+            if i + 1 < num_steps:
+                batch = next(batches, None)
+                if batch is None:
+                    stop_reason = "out_of_data"
+                    warn(
+                        f"find_learning_rate: the data ran out after {i + 1} batches, before "
+                        f"num_steps={num_steps}; the test stops with the steps it took. Pass data "
+                        "that can be iterated again (arrays, a dataset) or lower num_steps."
+                    )
+                    break
     finally:
         state.restore()
     losses_array = np.asarray(losses, dtype=float)

@@ -274,3 +274,31 @@ def test_a_ctrl_c_during_the_restore_waits_until_everything_is_back(monkeypatch)
     assert fired == [True]
     monkeypatch.undo()
     assert_same(model, before)  # every variable back, although Ctrl-C came mid-restore
+
+
+def test_a_generator_shorter_than_num_steps_stops_with_the_steps_it_had():
+    import threading
+
+    from keras_lrkit import LRKitWarning
+
+    model, x, y = trained_model(0.02)
+    before = snapshot(model)
+
+    def five_batches():
+        for i in range(5):
+            yield x[16 * i % 64 : 16 * i % 64 + 16], y[16 * i % 64 : 16 * i % 64 + 16]
+
+    result = []
+    worker = threading.Thread(
+        target=lambda: result.append(
+            find_learning_rate(model, five_batches(), num_steps=20, max_lr=1e-2, verbose=0)
+        ),
+        daemon=True,
+    )
+    with pytest.warns(LRKitWarning, match=r"ran out after 5 batches, before num_steps=20"):
+        worker.start()
+        worker.join(timeout=120)
+    assert not worker.is_alive(), "find_learning_rate hung on a short generator"
+    (found,) = result
+    assert found.stop_reason == "out_of_data" and len(found.losses) == 5
+    assert_same(model, before)

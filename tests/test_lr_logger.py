@@ -10,7 +10,7 @@ import pytest
 
 from keras_lrkit import CosineDecay, LearningRateLogger, StepDecay
 
-from .helpers import tiny_model, tiny_regression_data
+from .helpers import BACKEND, tiny_model, tiny_regression_data
 
 
 def fit(optimizer, epochs, callbacks, n=32, batch_size=8):
@@ -131,3 +131,19 @@ def test_tensorboard_without_a_logger_is_left_as_keras_made_it(tmp_path):
     # Keras's own reading: the optimizer's rate after the epoch, the next step's.
     rates = tensorboard_scalars(tmp_path, "epoch_learning_rate")
     np.testing.assert_allclose([rates[e] for e in range(3)], [0.1, 0.01, 0.01], rtol=1e-6)
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="Keras runs one step per execution on PyTorch")
+def test_per_batch_with_steps_per_execution_never_reads_past_the_epoch():
+    # 4 batches an epoch run 3 at a time: Keras reports batches 2 and 5, the second
+    # execution running one batch only (step 3 of the epoch, not step 5).
+    x, y = tiny_regression_data(32)
+    model = tiny_model(optimizer=keras.optimizers.SGD(StepDecay(0.1, [1, 2], steps_per_epoch=4)))
+    model.compile(model.optimizer, "mse", steps_per_execution=3)
+    logger = LearningRateLogger(per_batch=True)
+    history = model.fit(x, y, batch_size=8, epochs=3, verbose=0, callbacks=[logger])
+    # Each execution's last step: 2 and 3 in epoch 0, 6 and 7, then 10 and 11.
+    expected_steps = np.array([2, 3, 6, 7, 10, 11])
+    expected = 0.1 * 0.1 ** ((expected_steps >= 4).astype(int) + (expected_steps >= 8))
+    np.testing.assert_allclose(logger.batch_learning_rates, expected, rtol=1e-6)
+    np.testing.assert_allclose(history.history["learning_rate"], expected[1::2], rtol=1e-6)

@@ -126,9 +126,11 @@ class LearningRateLogger(keras.callbacks.Callback):
         if logs is not None:
             logs["learning_rate"] = last_learning_rate(optimizer)
         if self._batch_steps:
-            self.batch_learning_rates.extend(
-                learning_rate_at(optimizer, self._batch_steps).tolist()
-            )
+            # With steps_per_execution > 1 Keras reports the last execution's nominal end
+            # (batch 5 of an epoch of 4 batches run 3 at a time): no step lies past the epoch's last.
+            last = iterations(optimizer) - 1
+            steps = [min(step, last) for step in self._batch_steps]
+            self.batch_learning_rates.extend(learning_rate_at(optimizer, steps).tolist())
             self._batch_steps = []
 
     def get_config(self) -> dict[str, Any]:
