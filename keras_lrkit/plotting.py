@@ -21,13 +21,26 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from ._metrics import direction_from_name
 
 LR_KEYS = ("learning_rate", "lr")
-_MISSING = ("", "NA")  # how HistoryPlotter and Keras's CSVLogger write a value that is not there
+_MISSING = ("", "NA")
+_LEGEND_ROOM = 0.35  # inches above the panels for the figure's one legend  # how HistoryPlotter and Keras's CSVLogger write a value that is not there
 _NOT_METRICS = ("epoch",) + LR_KEYS
 
 
+class _ShownFigure(Figure):
+    """A Figure that a Jupyter notebook shows as a picture, ``%matplotlib inline`` or not.
+
+    Figures made outside pyplot have no display hook of their own: a notebook
+    would print ``<Figure size ...>``. Where matplotlib's inline backend is on,
+    its own formatter takes precedence, and the figure shows once.
+    """
+
+    def _repr_png_(self) -> bytes:
+        return figure_png(self)
+
+
 def new_figure(figsize: tuple[float, float] | None = None, dpi: int = 100) -> Figure:
-    """A Figure with its own Agg canvas, outside pyplot."""
-    figure = Figure(figsize=figsize, dpi=dpi)
+    """A Figure with its own Agg canvas, outside pyplot, shown inline in notebooks."""
+    figure = _ShownFigure(figsize=figsize, dpi=dpi)
     FigureCanvasAgg(figure)
     return figure
 
@@ -116,6 +129,8 @@ def plot_history(
     best_epoch: int | None = None,
     stopped_epoch: int | None = None,
     mark_best: bool = True,
+    monitor: str | None = None,
+    mode: str = "auto",
     title: str | None = None,
     figure: Figure | None = None,
     figsize: tuple[float, float] | None = None,
@@ -125,9 +140,12 @@ def plot_history(
     """Draw training curves: a panel per metric (train against validation) and the learning rate.
 
     Epochs are numbered from 0 on the x axis, as in Keras's ``epoch`` argument
-    and CSVLogger's ``epoch`` column. The learning-rate panel uses a log scale
-    when the rate spans more than a decade, a loss panel when the loss spans
-    more than two.
+    and CSVLogger's ``epoch`` column. A missing value (``NA`` in a CSVLogger
+    file, an epoch without validation) is left out, and the curve joins the
+    epochs that have one. The learning-rate panel uses a log scale when every
+    rate is above 0 and they span more than a decade (a schedule that reaches 0
+    stays linear), a loss panel when the losses span more than two decades.
+    One legend above the panels names the curves and the marks.
 
     Args:
         history: a ``keras.callbacks.History``, a dict of per-epoch lists, or
@@ -135,15 +153,19 @@ def plot_history(
         metrics: the metrics to draw (names without ``val_``); default all.
         show_learning_rate: add a panel for ``learning_rate`` (or ``lr``).
         best_epoch: where to mark the best epoch. Default (with ``mark_best``):
-            the best ``val_loss`` (or the best validation value of the first
-            metric), when there is one.
+            the best value of ``monitor``.
         stopped_epoch: where to mark the epoch training stopped early.
         mark_best: draw the best-epoch mark.
+        monitor: the logged quantity whose best epoch is marked when
+            ``best_epoch`` is not given. Default: ``val_loss``, else the first
+            metric's validation values, else its training values.
+        mode: "min", "max" or "auto" (by the name: losses and errors go down,
+            accuracy, AUC, precision, recall and F1 go up) for ``monitor``.
         title: the figure's title.
         figure: draw into this Figure (cleared first) instead of a new one.
         figsize, dpi: of a new Figure.
-        tight_layout: fit the panels to the figure (the slowest step of a
-            redraw; a figure drawn again with the same panels can skip it).
+        tight_layout: fit the margins to the labels (otherwise fixed margins
+            in inches, which a figure redrawn with the same panels keeps).
 
     Returns:
         The ``matplotlib.figure.Figure``.
@@ -156,56 +178,276 @@ def plot_history(
     >>> [ax.get_title() for ax in fig.axes]
     ['loss', 'learning rate']
     """
+    check_mode(mode)
     table = history_table(history)
-    names = list(metrics) if metrics is not None else metric_names(table)
-    missing = [n for n in names if n not in table and f"val_{n}" not in table]
-    if missing:
-        raise ValueError(
-            f"Argument `metrics` names metrics not in the history: {missing}. Available: {metric_names(table)}"
-        )
-    lr_key = learning_rate_key(table) if show_learning_rate else None
-    panels = len(names) + (lr_key is not None)
-    if figure is None:
-        figure = new_figure(figsize or (5.0 * max(panels, 1), 3.8), dpi)
-    else:
-        figure.clear()
-    n = max((len(v) for v in table.values()), default=0)
-    epochs = np.asarray(table.get("epoch", range(n)), dtype=float)
-    if mark_best and best_epoch is None:
-        best_epoch = _best_validation_epoch(table, names, epochs)
-    axes = figure.subplots(1, max(panels, 1), squeeze=False)[0]
-    for ax, name in zip(axes, names):
-        for key, label in ((name, "train"), (f"val_{name}", "validation")):
-            x, y = _measured(epochs, table.get(key, ()))
-            if len(y):
-                ax.plot(x, y, marker="." if len(y) <= 30 else None, label=label)
-        if direction_from_name(name) == "min":  # a loss spanning decades: show them all
-            _log_scale_if_wide(
-                ax, np.concatenate([table.get(k, []) for k in (name, f"val_{name}")]), 100
+    if metrics is not None:
+        missing = [n for n in metrics if n not in table and f"val_{n}" not in table]
+        if missing:
+            raise ValueError(
+                f"Argument `metrics` names metrics not in the history: {missing}. "
+                f"Available: {metric_names(table)}"
             )
-        ax.set_title(name)
-        _epoch_axis(ax)
-        _mark(ax, best_epoch if mark_best else None, stopped_epoch)
-        # A fixed corner: loc="best" scans every point, slow on long histories.
-        ax.legend(
-            loc="upper right" if direction_from_name(name) == "min" else "lower right",
-            fontsize="small",
+    drawing = HistoryFigure(
+        figure,
+        metrics=metrics,
+        show_learning_rate=show_learning_rate,
+        mark_best=mark_best,
+        monitor=monitor,
+        mode=mode,
+        title=title,
+        figsize=figsize,
+        dpi=dpi,
+        sticky_limits=False,
+    )
+    drawing.update(table, best_epoch=best_epoch, stopped_epoch=stopped_epoch)
+    if tight_layout:  # below the legend, which the layout does not see
+        height = drawing.figure.get_size_inches()[1]
+        drawing.figure.tight_layout(rect=(0, 0, 1, 1 - _LEGEND_ROOM / height))
+    return drawing.figure
+
+
+def check_mode(mode: Any) -> None:
+    if mode not in ("auto", "min", "max"):
+        raise ValueError(
+            f'Argument `mode` must be one of "auto", "min", "max". Received: mode={mode!r}'
         )
+
+
+class HistoryFigure:
+    """The training-curves figure, laid out once and updated in place.
+
+    ``update(table, ...)`` puts a history into the figure; ``png()`` renders it.
+    What changes rarely (the panels, their limits and scales, the marks, the
+    legend) is the *frame*; what changes every epoch is the curves. ``png()``
+    draws the frame only when it changed and keeps a picture of it; otherwise it
+    draws the curves alone over that picture. With ``sticky_limits`` (the live
+    plotter) each axis's limits are rounded out to tick values and kept until
+    the data leave them, and the x axis spans the planned ``epochs``, so the
+    frame seldom changes: a frame of a three-panel, 100-epoch history costs
+    about a ninth of a full redraw (``benchmarks/run.py``, case 3).
+
+    The Figure stays an ordinary one: ``figure.savefig`` draws it all.
+    """
+
+    def __init__(
+        self,
+        figure: Figure | None = None,
+        *,
+        metrics: Sequence[str] | None = None,
+        show_learning_rate: bool = True,
+        mark_best: bool = True,
+        monitor: str | None = None,
+        mode: str = "auto",
+        title: str | None = None,
+        figsize: tuple[float, float] | None = None,
+        dpi: int = 100,
+        sticky_limits: bool = True,
+        epochs: int | None = None,
+    ) -> None:
+        self.figure = figure
+        self.metrics = None if metrics is None else list(metrics)
+        self.show_learning_rate = show_learning_rate
+        self.mark_best = mark_best
+        self.monitor, self.mode = monitor, mode
+        self.title = title
+        self.figsize, self.dpi = figsize, dpi
+        self.sticky_limits = sticky_limits
+        self.epochs = epochs  # the fit's planned epochs: the x axis spans them
+        self._layout: tuple | None = None  # the panels: (metric names, rate key)
+        self._panels: list[dict[str, Any]] = []
+        self._frame: tuple | None = None  # what the cached picture shows
+        self._drawn_frame: tuple | None = None
+        self._background: Any = None
+
+    # --- putting data in ------------------------------------------------------
+
+    def update(
+        self,
+        table: Mapping[str, Sequence[float]],
+        *,
+        best_epoch: int | None = None,
+        stopped_epoch: int | None = None,
+    ) -> None:
+        names = [
+            n for n in (self.metrics or metric_names(table)) if n in table or f"val_{n}" in table
+        ]
+        lr_key = learning_rate_key(table) if self.show_learning_rate else None
+        if self._layout != (tuple(names), lr_key):
+            self._build(names, lr_key)
+        n = max((len(v) for v in table.values()), default=0)
+        epochs = np.asarray(table.get("epoch", range(n)), dtype=float)
+        if self.mark_best and best_epoch is None:
+            best_epoch = best_epoch_of(table, epochs, self.monitor, self.mode, names)
+        marks = (best_epoch if self.mark_best else None, stopped_epoch)
+        frame: list[Any] = [marks]
+        for panel in self._panels:
+            values = []
+            for key, line in panel["lines"].items():
+                x, y = _measured(epochs, table.get(key, ()))
+                line.set_data(x, y)
+                line.set_marker("." if len(y) <= 30 and not panel["rate"] else "None")
+                line.set_label(panel["labels"][key] if len(y) else "_" + key)
+                values.append(y)
+            data = np.concatenate(values) if values else np.zeros(0)
+            log = _wide(data, 10 if panel["rate"] else 100) and (panel["rate"] or panel["loss"])
+            panel["scale"] = "log" if log else "linear"
+            panel["ylim"] = self._limits(panel.get("ylim"), data, log)
+            frame.append((panel["scale"], panel["ylim"], tuple(len(v) > 0 for v in values)))
+        frame.append(self._x_limits(epochs))
+        self._frame = tuple(frame)
+        if self._frame != self._drawn_frame:
+            self._set_frame()
+
+    def _build(self, names: list[str], lr_key: str | None) -> None:
+        panels = len(names) + (lr_key is not None)
+        width, height = self.figsize or (5.0 * max(panels, 1), 3.8)
+        if self.figure is None:
+            self.figure = new_figure((width, height), self.dpi)
+        else:
+            self.figure.clear()
+            if self.figsize is None:
+                self.figure.set_size_inches(width, height)
+        self._layout = (tuple(names), lr_key)
+        self._panels, self._drawn_frame, self._background = [], None, None
+        width, height = self.figure.get_size_inches()
+        self.figure.subplots_adjust(
+            left=0.8 / width, right=1 - 0.2 / width, bottom=0.55 / height,
+            top=1 - (0.4 + _LEGEND_ROOM) / height,
+            wspace=0.35,
+        )  # fmt: skip
+        axes = self.figure.subplots(1, max(panels, 1), squeeze=False)[0]
+        for ax, name in zip(axes, names):
+            (train,) = ax.plot([], [], color="tab:blue")
+            (val,) = ax.plot([], [], color="tab:orange")
+            self._panels.append(self._panel(ax, name, name, {name: train, f"val_{name}": val}))
+        if lr_key is not None:
+            ax = axes[len(names)]
+            (rate,) = ax.plot([], [], drawstyle="steps-post", color="tab:green")
+            self._panels.append(self._panel(ax, "learning rate", "learning rate", {lr_key: rate}))
+        if self.title:
+            self.figure.suptitle(self.title, y=1 - 0.1 / height, va="top")
+
+    def _panel(self, ax: Any, title: str, ylabel: str, lines: dict[str, Any]) -> dict[str, Any]:
+        rate = title == "learning rate"
+        ax.set_title(title, y=1.0)  # a fixed y: no search for room above the ticks
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(ylabel)
+        ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
         ax.grid(alpha=0.3)
-    if lr_key is not None:
-        ax = axes[len(names)]
-        rates = np.asarray(table[lr_key], dtype=float)
-        ax.plot(epochs[: len(rates)], rates, drawstyle="steps-post", color="tab:green")
-        _log_scale_if_wide(ax, rates)
-        ax.set_title("learning rate")
-        _epoch_axis(ax)
-        _mark(ax, best_epoch if mark_best else None, stopped_epoch)
-        ax.grid(alpha=0.3)
-    if title:
-        figure.suptitle(title)
-    if tight_layout:
-        figure.tight_layout()
-    return figure
+        marks = {
+            "best": ax.axvline(0, color="tab:red", linestyle="--", linewidth=1, alpha=0.7),
+            "stopped": ax.axvline(0, color="gray", linestyle=":", linewidth=1),
+        }
+        for mark in marks.values():
+            mark.set_visible(False)
+            mark.set_zorder(1.5)  # under the curves: a milestone's step stays visible
+        labels = {key: ("validation" if key.startswith("val_") else "train") for key in lines}
+        return {
+            "ax": ax, "lines": lines, "labels": labels, "marks": marks, "rate": rate,
+            "loss": direction_from_name(title) == "min",
+        }  # fmt: skip
+
+    def _limits(self, current: Any, data: np.ndarray, log: bool) -> tuple[float, float] | None:
+        finite = data[np.isfinite(data) & ((data > 0) if log else True)]
+        if not finite.size:
+            return current
+        low, high = float(finite.min()), float(finite.max())
+        if self.sticky_limits and current is not None and current[0] <= low and high <= current[1]:
+            return current  # the data still fit: keep the frame
+        if log:
+            return 10 ** math.floor(math.log10(low)), 10 ** math.ceil(math.log10(high))
+        if low == high:
+            pad = abs(low) * 0.05 or 0.05
+            low, high = low - pad, high + pad
+        if not self.sticky_limits:
+            pad = 0.05 * (high - low)
+            return low - pad, high + pad
+        ticks = MaxNLocator(nbins=5).tick_values(low, high)
+        return float(ticks[0]), float(ticks[-1])
+
+    def _x_limits(self, epochs: np.ndarray) -> tuple[float, float]:
+        if not epochs.size:
+            return (0.0, 1.0)
+        first, last = float(epochs.min()), float(epochs.max())
+        if self.sticky_limits and self.epochs:
+            last = max(last, float(self.epochs - 1))
+        if first == last:
+            return first - 0.5, last + 0.5
+        pad = 0.0 if self.sticky_limits else 0.02 * (last - first)
+        return first - pad, last + pad
+
+    def _set_frame(self) -> None:
+        """Limits, scales, marks and the legend, as the frame says."""
+        marks, *panels, xlim = self._frame
+        for panel, (scale, ylim, _) in zip(self._panels, panels):
+            ax = panel["ax"]
+            if ax.get_yscale() != scale:
+                ax.set_yscale(scale)
+                if scale == "log":  # minor ticks cost more to draw than the curves: decades do
+                    ax.yaxis.set_minor_locator(NullLocator())
+            if ylim is not None:
+                ax.set_ylim(*ylim)
+            ax.set_xlim(*xlim)
+            for (name, mark), epoch in zip(panel["marks"].items(), marks):
+                mark.set_visible(epoch is not None)
+                if epoch is not None:
+                    mark.set_xdata([epoch, epoch])
+                    label = f"best epoch {epoch}" if name == "best" else f"stopped at {epoch}"
+                    mark.set_label(label)
+        handles = {}
+        for panel in self._panels:
+            for artist in [*panel["lines"].values(), *panel["marks"].values()]:
+                label = artist.get_label()
+                if artist.get_visible() and not label.startswith("_") and label not in handles:
+                    if not (panel["rate"] and artist in panel["lines"].values()):
+                        handles[label] = artist
+        for legend in list(self.figure.legends):
+            legend.remove()
+        if handles:
+            self.figure.legend(
+                list(handles.values()), list(handles), loc="upper center",
+                ncol=len(handles), fontsize="small", frameon=False,
+                bbox_to_anchor=(0.5, 1 - 0.05 / self.figure.get_size_inches()[1]),
+            )  # fmt: skip
+
+    # --- rendering ---------------------------------------------------------------
+
+    def png(self) -> bytes:
+        """The figure as PNG bytes: the frame drawn only when it changed, then the curves."""
+        canvas = self.figure.canvas
+        curves = [(p["ax"], line) for p in self._panels for line in p["lines"].values()]
+        if self._frame != self._drawn_frame or self._background is None:
+            for _, line in curves:
+                line.set_visible(False)
+            canvas.draw()
+            self._background = canvas.copy_from_bbox(self.figure.bbox)
+            for _, line in curves:
+                line.set_visible(True)
+            self._drawn_frame = self._frame
+        else:
+            canvas.restore_region(self._background)
+        for ax, line in curves:
+            ax.draw_artist(line)
+        return _encode_png(canvas)
+
+
+def _encode_png(canvas: Any) -> bytes:
+    """The canvas's pixels as a PNG: zlib level 1 (a fifth of savefig's time, ~10% larger)."""
+    import io
+
+    from PIL import Image
+
+    width, height = canvas.get_width_height()
+    image = Image.frombuffer("RGBA", (width, height), canvas.buffer_rgba(), "raw", "RGBA", 0, 1)
+    buffer = io.BytesIO()
+    image.save(buffer, format="png", compress_level=1)
+    return buffer.getvalue()
+
+
+def _wide(values: np.ndarray, span: float) -> bool:
+    """Whether every value is above 0 and they span more than ``span`` (a log axis shows them)."""
+    values = values[np.isfinite(values)]
+    return bool(values.size) and values.min() > 0 and values.max() > span * values.min()
 
 
 def _measured(epochs: np.ndarray, values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
@@ -219,41 +461,29 @@ def _measured(epochs: np.ndarray, values: Sequence[float]) -> tuple[np.ndarray, 
     return epochs[: len(values)][keep], values[keep]
 
 
-def _best_validation_epoch(
-    table: Mapping[str, list[float]], names: Sequence[str], epochs: np.ndarray
+def best_epoch_of(
+    table: Mapping[str, Sequence[float]],
+    epochs: np.ndarray,
+    monitor: str | None = None,
+    mode: str = "auto",
+    names: Sequence[str] = (),
 ) -> int | None:
-    for name in ["loss", *names]:
-        values = np.asarray(table.get(f"val_{name}", []), dtype=float)
-        if values.size and np.isfinite(values).any():
-            direction = direction_from_name(name) or "min"
-            pick = np.nanargmin if direction == "min" else np.nanargmax
-            return int(epochs[pick(np.where(np.isfinite(values), values, np.nan))])
-    return None
+    """The epoch of the best value of ``monitor`` (see ``plot_history``), or None."""
+    if monitor is None:
+        candidates = ["val_loss", *(f"val_{n}" for n in names), *names]
+        monitor = next((k for k in candidates if _has_finite(table.get(k))), None)
+        if monitor is None:
+            return None
+    values = np.asarray(table.get(monitor, []), dtype=float)
+    if not _has_finite(values):
+        return None
+    direction = mode if mode != "auto" else (direction_from_name(monitor) or "min")
+    pick = np.nanargmin if direction == "min" else np.nanargmax
+    return int(epochs[pick(np.where(np.isfinite(values), values, np.nan))])
 
 
-def _epoch_axis(ax: Any) -> None:
-    ax.set_xlabel("epoch")
-    ax.xaxis.set_major_locator(MaxNLocator(nbins=6, integer=True))
-
-
-def _mark(ax: Any, best_epoch: int | None, stopped_epoch: int | None) -> None:
-    marks = [
-        (best_epoch, "tab:red", "--", f"best epoch {best_epoch}"),
-        (stopped_epoch, "gray", ":", f"stopped at {stopped_epoch}"),
-    ]
-    for epoch, color, style, label in marks:
-        if epoch is not None:
-            ax.axvline(epoch, color=color, linestyle=style, linewidth=1, label=label)
-
-
-def _log_scale_if_wide(ax: Any, values: np.ndarray, span: float = 10) -> None:
-    """A log y axis when the positive values span more than ``span`` (a decade by default)."""
-    values = np.asarray(values, dtype=float)
-    positive = values[np.isfinite(values) & (values > 0)]
-    if positive.size and positive.max() > span * positive.min():
-        ax.set_yscale("log")
-        # Minor ticks on a log axis cost more to draw than the curves: decades suffice.
-        ax.yaxis.set_minor_locator(NullLocator())
+def _has_finite(values: Any) -> bool:
+    return values is not None and bool(np.isfinite(np.asarray(values, dtype=float)).any())
 
 
 def plot_schedule(
@@ -308,11 +538,9 @@ def plot_schedule(
     ax.plot(x, rates, label=label or type(schedule).__name__)
     ax.set_xlabel("epoch" if spe else "step")
     ax.set_ylabel("learning rate")
-    if log_scale or (log_scale is None and ax.get_yscale() != "log"):
-        if log_scale:
-            ax.set_yscale("log")
-        else:
-            _log_scale_if_wide(ax, rates)
+    if log_scale or (log_scale is None and ax.get_yscale() != "log" and _wide(rates, 10)):
+        ax.set_yscale("log")
+        ax.yaxis.set_minor_locator(NullLocator())
     if title:
         ax.set_title(title)
     ax.grid(alpha=0.3)

@@ -250,13 +250,14 @@ def test_marks_best_and_stop_epoch_from_early_stopping(tmp_path):
 
 
 def test_unwritable_path_warns_once_and_fit_completes(tmp_path):
-    bad = tmp_path / "no_such_dir" / "h.png"
+    (tmp_path / "a_file").write_text("not a folder")
+    bad = tmp_path / "a_file" / "h.png"
     plotter = HistoryPlotter(bad, csv_path=tmp_path / "ok.csv")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         history, _ = fit([plotter], epochs=3)
     messages = [str(w.message) for w in caught if "could not write" in str(w.message)]
-    assert len(messages) == 1 and "no_such_dir" in messages[0]
+    assert len(messages) == 1 and "a_file" in messages[0]
     assert len(history.epoch) == 3
     assert len(read_history_csv(tmp_path / "ok.csv")["epoch"]) == 3  # the rest was still written
 
@@ -419,3 +420,47 @@ def test_csv_logger_files_with_na_are_plotted(tmp_path, name, fit_kwargs, valida
         np.testing.assert_array_equal(lines["validation"].get_xdata(), validated)
     else:
         assert "validation" not in lines
+
+
+def test_each_trial_or_fit_gets_its_own_files(tmp_path):
+    # KerasTuner deep-copies the callbacks for every trial and fits a new model each time.
+    template = HistoryPlotter(
+        tmp_path / "tuning" / "{run}-{model}" / "history.png",
+        csv_path=tmp_path / "tuning" / "{run}-{model}" / "history.csv",
+    )
+    written = []
+    for trial in range(2):
+        plotter = copy.deepcopy(template)
+        history, model = fit([plotter], epochs=2 + trial)
+        written.append((plotter.current_path, plotter.current_csv_path, model.name))
+        assert read_history_csv(plotter.current_csv_path)["epoch"] == list(range(2 + trial))
+    (png_a, csv_a, name_a), (png_b, csv_b, name_b) = written
+    assert png_a != png_b and os.path.dirname(png_a) != os.path.dirname(png_b)
+    assert os.path.basename(os.path.dirname(png_a)).endswith(name_a)
+    assert all(os.path.exists(p) for p in (png_a, csv_a, png_b, csv_b))
+
+
+def test_path_fields_other_than_run_model_and_time_are_refused():
+    with pytest.raises(ValueError, match="`path`"):
+        HistoryPlotter("runs/{trial}/h.png")
+    with pytest.raises(ValueError, match="`csv_path`"):
+        HistoryPlotter(csv_path="runs/{0}/h.csv")
+    for kwargs, name in [
+        ({"drawing_budget": 0}, "drawing_budget"),
+        ({"drawing_budget": 1.5}, "drawing_budget"),
+        ({"mode": "up"}, "mode"),
+        ({"monitor": ""}, "monitor"),
+    ]:
+        with pytest.raises(ValueError, match=f"`{name}`"):
+            HistoryPlotter(**kwargs)
+
+
+def test_the_marked_best_epoch_follows_monitor_without_early_stopping(tmp_path):
+    class Inject(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_score"] = [0.2, 0.9, 0.5, 0.4][epoch]
+
+    plotter = HistoryPlotter(tmp_path / "h.png", monitor="val_score", mode="max")
+    fit([Inject(), plotter], epochs=4)
+    labels = {line.get_label() for line in plotter.figure.axes[0].get_lines()}
+    assert "best epoch 1" in labels

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import itertools
 import weakref
 from typing import Any
 
@@ -31,6 +32,22 @@ def fit_token(model: Any) -> Any:
 
 
 _matched: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
+_runs: weakref.WeakKeyDictionary[Any, tuple[Any, int]] = weakref.WeakKeyDictionary()
+_next_run = itertools.count()
+
+
+def run_number(model: Any) -> int:
+    """0, 1, 2, ...: one number for each fit in this process (the same for every callback in it)."""
+    token = fit_token(model)
+    try:
+        entry = _runs.get(model)
+        if entry is not None and entry[0] == token:
+            return entry[1]
+        run = next(_next_run)
+        _runs[model] = (token, run)
+    except TypeError:  # an unhashable stand-in model
+        run = next(_next_run)
+    return run
 
 
 def match_schedules_to_fit(callback: Any) -> None:

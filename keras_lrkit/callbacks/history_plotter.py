@@ -16,19 +16,23 @@ from typing import Any
 import keras
 
 from .._io import atomic_write, is_chief
-from .._validate import check, constructor_arguments, is_int, is_real
+from .._validate import check, constructor_arguments, fail, is_int, is_real
 from .._warnings import warn
-from ..plotting import figure_png, fixed_margins, learning_rate_key, new_figure, plot_history
-from ._fit import match_schedules_to_fit
+from ..plotting import HistoryFigure, check_mode, learning_rate_key
+from ._fit import match_schedules_to_fit, run_number
 from ._monitor import logged_number
 from .early_stopping import active_early_stopping
 from .lr_logger import last_learning_rate
 
 
 def _in_notebook() -> bool:
+    """Whether this runs in a Jupyter kernel (Jupyter, JupyterLab, VS Code, Colab)."""
     shell = sys.modules.get("IPython")
     ip = shell.get_ipython() if shell is not None and hasattr(shell, "get_ipython") else None
-    return ip is not None and type(ip).__name__ == "ZMQInteractiveShell"
+    if ip is None:
+        return False
+    # Colab's shell and others subclass ipykernel's ZMQInteractiveShell.
+    return any(c.__name__ == "ZMQInteractiveShell" for c in type(ip).__mro__)
 
 
 _now = time.monotonic  # the drawer's clock (tests replace it)
@@ -121,6 +125,20 @@ def _finish_drawing_at_exit() -> None:
 
 # Agg cannot render an image wider or taller than this many pixels.
 _MAX_PIXELS = 2**16
+_PATH_FIELDS = ("run", "model", "time")
+
+
+def _check_template(name: str, value: Any) -> None:
+    """A path, in which {run}, {model} and {time} may appear (and no other field)."""
+    check(name, value, value is None or isinstance(value, (str, os.PathLike)), "a path or None")
+    if value is None:
+        return
+    try:
+        os.fspath(value).format(run=0, model="m", time="t")
+    except (KeyError, IndexError, ValueError) as error:
+        raise fail(
+            name, "a path whose only {fields} are {run}, {model} and {time}", value
+        ) from error
 
 
 @keras.saving.register_keras_serializable(package="keras_lrkit")
@@ -129,21 +147,32 @@ class HistoryPlotter(keras.callbacks.Callback):
 
     Every ``every`` epochs (and at the end) it draws one figure: a panel per
     metric in the logs (train against ``val_``), a learning-rate panel (log
-    scale where the rate spans more than a decade), the best epoch (from an
-    ``EarlyStoppingWithBestRestore`` in the same fit, else the best validation
-    value) and the epoch training stopped. While training runs, drawing
-    happens in a background thread with its own Figure (never pyplot), the
-    newest request replacing one still waiting, so the training thread only
-    records the epoch's row. Drawing holds Python's GIL, so the thread draws at
-    most a fortieth of the time: the first figure comes after about 4 seconds of
-    training, then as often as that share allows. When ``fit`` returns, the
-    PNG and the CSV are complete and show every epoch, as Keras's CSVLogger and
-    ModelCheckpoint files are: ``fit`` draws the last figure itself (one draw,
-    part of fit's time). In a Jupyter notebook the figure also updates inline.
+    scale where every rate is above 0 and they span more than a decade), the
+    best epoch and the epoch training stopped, with one legend above the
+    panels. The best epoch comes from an ``EarlyStoppingWithBestRestore`` in
+    the same fit; without one, it is the best value of ``monitor`` (default
+    ``val_loss``).
 
-    Files are written atomically (a temporary name, then a rename). A file that
-    cannot be written gives one warning and training goes on. Under distributed
-    training only the chief draws and writes.
+    While training runs, drawing happens in a background thread with its own
+    Figure (never pyplot), the newest request replacing one still waiting, so
+    the training thread only records the epoch's row. Drawing holds Python's
+    GIL, so the thread keeps to ``drawing_budget`` of the time (a fortieth by
+    default): the first figure comes after a few seconds of training, then as
+    often as that share allows. A frame redraws only the curves over a kept
+    picture of the rest (axes, labels, legend), about a ninth of a full redraw.
+    When ``fit`` returns, the PNG and the CSV are complete and show every
+    epoch, as Keras's CSVLogger and ModelCheckpoint files are: ``fit`` draws
+    the last figure itself (one frame, part of fit's time). In a Jupyter
+    notebook (Colab too) the figure also shows and updates inline, sent again
+    only when it changed.
+
+    Files are written atomically (a temporary name, then a rename), into
+    folders made as needed. A file that cannot be written gives one warning
+    and training goes on. Under distributed training only the chief draws and
+    writes. ``path`` and ``csv_path`` may hold ``{run}`` (0, 1, 2, ... for each
+    fit in this process: KerasTuner's trials, repeated fits), ``{model}`` (the
+    model's name) and ``{time}`` (when the fit started, ``20261128-201500``);
+    ``current_path`` and ``current_csv_path`` hold the files of the latest fit.
 
     Args:
         path: the PNG to write (None: no PNG, e.g. notebook only).
@@ -153,10 +182,15 @@ class HistoryPlotter(keras.callbacks.Callback):
         show_learning_rate: add the learning-rate panel. When no callback put
             ``learning_rate`` into the logs, it is read from the optimizer.
         mark_best: mark the best and the stop epochs.
+        monitor: without early stopping in the fit, the logged quantity whose
+            best epoch is marked; default ``val_loss`` (else the first metric).
+        mode: "min", "max" or "auto" (by the name) for ``monitor``.
         csv_path: also write the history table here (epoch, every log key,
             learning_rate), readable by ``plot_history`` and ``lrkit plot``.
         background: draw in a background thread (default); False draws in the
             training thread.
+        drawing_budget: the largest share of the time the background drawing
+            may take, in (0, 1]; default 1/40. Higher: more frames.
         figsize: (width, height) in inches; default 5 inches a panel by 3.8.
         dpi: of the figure, 1 to 1000.
 
@@ -165,9 +199,9 @@ class HistoryPlotter(keras.callbacks.Callback):
     Example:
 
     >>> from keras_lrkit import HistoryPlotter
-    >>> plotter = HistoryPlotter("history.png", every=5, csv_path="history.csv")
+    >>> plotter = HistoryPlotter("runs/{run}/history.png", csv_path="runs/{run}/history.csv")
     >>> plotter.every
-    5
+    1
     """
 
     def __init__(
@@ -178,25 +212,32 @@ class HistoryPlotter(keras.callbacks.Callback):
         every: int = 1,
         show_learning_rate: bool = True,
         mark_best: bool = True,
+        monitor: str | None = None,
+        mode: str = "auto",
         csv_path: str | os.PathLike | None = None,
         background: bool = True,
+        drawing_budget: float = 1 / 40,
         figsize: tuple[float, float] | None = None,
         dpi: int = 100,
     ) -> None:
         super().__init__()
-        for name, value in (("path", path), ("csv_path", csv_path)):
-            check(
-                name,
-                value,
-                value is None or isinstance(value, (str, os.PathLike)),
-                "a path or None",
-            )
+        _check_template("path", path)
+        _check_template("csv_path", csv_path)
         check("every", every, is_int(every) and every >= 1, "an int >= 1")
         check("dpi", dpi, is_int(dpi) and 1 <= dpi <= 1000, "an int from 1 to 1000")
         names_ok = metrics is None or (
             not isinstance(metrics, str) and all(isinstance(m, str) for m in metrics)
         )
         check("metrics", metrics, names_ok, "None or a list of metric names")
+        check("monitor", monitor, monitor is None or (isinstance(monitor, str) and monitor != ""),
+              "None or a non-empty str")  # fmt: skip
+        check_mode(mode)
+        check(
+            "drawing_budget",
+            drawing_budget,
+            is_real(drawing_budget) and 0 < drawing_budget <= 1,
+            "a fraction in (0, 1]",
+        )
         if figsize is not None:
             pair = isinstance(figsize, (tuple, list)) and len(figsize) == 2
             check(
@@ -223,15 +264,22 @@ class HistoryPlotter(keras.callbacks.Callback):
         self.every = every
         self.show_learning_rate = show_learning_rate
         self.mark_best = mark_best
+        self.monitor = monitor
+        self.mode = mode
         self.csv_path = None if csv_path is None else os.fspath(csv_path)
         self.background = background
+        self.drawing_budget = float(drawing_budget)
         self.figsize = figsize
         self.dpi = dpi
         self.history: dict[str, list[float]] = {}
-        self._drawer: _Drawer | None = None
+        self.current_path: str | None = None
+        self.current_csv_path: str | None = None
         self.figure = None
+        self._drawer: _Drawer | None = None
+        self._drawing: HistoryFigure | None = None
         self._warned: set[str] = set()
         self._png: bytes | None = None
+        self._shown: bytes | None = None  # the PNG the notebook shows
         self._display = None
         self._writes = True
         self._metrics_checked = False
@@ -245,8 +293,27 @@ class HistoryPlotter(keras.callbacks.Callback):
         self._metrics_checked = False
         self._writes = is_chief()
         match_schedules_to_fit(self)
+        fields = {
+            "run": run_number(self.model),
+            "model": getattr(self.model, "name", "model"),
+            "time": time.strftime("%Y%m%d-%H%M%S"),
+        }
+        self.current_path = None if self.path is None else self.path.format(**fields)
+        self.current_csv_path = None if self.csv_path is None else self.csv_path.format(**fields)
+        self._drawing = HistoryFigure(
+            metrics=self.metrics,
+            show_learning_rate=self.show_learning_rate,
+            mark_best=self.mark_best,
+            monitor=self.monitor,
+            mode=self.mode,
+            figsize=self.figsize,
+            dpi=self.dpi,
+            epochs=(getattr(self, "params", None) or {}).get("epochs"),
+        )
+        self._display = None
         if self._writes and self.background:
-            self._drawer = _Drawer(self._draw)
+            rest = (1 - self.drawing_budget) / self.drawing_budget
+            self._drawer = _Drawer(self._draw, rest=rest)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row = {k: _as_float(k, v) for k, v in (logs or {}).items()}
@@ -327,38 +394,28 @@ class HistoryPlotter(keras.callbacks.Callback):
 
     def _draw(self, request: dict[str, Any]) -> None:
         table = _table(request)
-        metrics = self.metrics
-        if metrics is not None:  # leave out what was never logged (warned once)
-            metrics = [m for m in metrics if m in table or f"val_{m}" in table]
+        drawing = self._drawing
         try:
-            self.figure = self.figure or new_figure(self.figsize, self.dpi)
-            panels_before = len(self.figure.axes)
-            plot_history(
-                table,
-                metrics=metrics,
-                show_learning_rate=self.show_learning_rate,
-                best_epoch=request["best_epoch"],
-                stopped_epoch=request["stopped_epoch"],
-                mark_best=self.mark_best,
-                figure=self.figure,
-                tight_layout=False,
+            drawing.update(
+                table, best_epoch=request["best_epoch"], stopped_epoch=request["stopped_epoch"]
             )
-            if len(self.figure.axes) != panels_before and self.figsize is None:
-                self.figure.set_size_inches(5.0 * len(self.figure.axes), 3.8)  # a new layout
-            fixed_margins(self.figure)  # tight_layout would cost a full extra render
-            png = figure_png(self.figure, dpi=self.dpi)
+            png = drawing.png()
+            self.figure = drawing.figure
         except Exception as error:
             self._warn_once("draw", f"HistoryPlotter could not draw the figure: {error!r}")
             png = None
         if png is not None:
             self._png = png
-            if self.path is not None:
-                self._write(self.path, lambda tmp: _write_bytes(tmp, png))
-        if self.csv_path is not None:
-            self._write(self.csv_path, lambda tmp: _write_csv(tmp, table))
+            if self.current_path is not None:
+                self._write(self.current_path, lambda tmp: _write_bytes(tmp, png))
+        if self.current_csv_path is not None:
+            self._write(self.current_csv_path, lambda tmp: _write_csv(tmp, table))
 
     def _write(self, path: str, write: Any) -> None:
         try:
+            folder = os.path.dirname(path)
+            if folder:
+                os.makedirs(folder, exist_ok=True)
             atomic_write(path, write)
         except Exception as error:
             self._warn_once(
@@ -372,14 +429,15 @@ class HistoryPlotter(keras.callbacks.Callback):
 
     def _show_in_notebook(self) -> None:
         png = self._png
-        if png is None or not _in_notebook():
-            return
+        if png is None or png is self._shown or not _in_notebook():
+            return  # only a new figure is sent to the notebook
         from IPython.display import Image, display
 
         if self._display is None:
             self._display = display(Image(data=png), display_id=True)
         else:
             self._display.update(Image(data=png))
+        self._shown = png
 
     def get_config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in constructor_arguments(self)}
