@@ -5,7 +5,7 @@ Builds ``--models`` identical ResNet-20s with the same float rate and times a
 one process. If the spread came from the models themselves, the same models
 would be slow in every pass.
 
-By default each fit is timed as case 1 times it, by ``run.StepClock`` (the
+By default each fit is timed as case 1 times it, by ``harness.StepClock`` (the
 steps only). ``--whole-fit`` times the whole call instead: on TensorFlow that
 adds the tf.data iterator's teardown, which waits for its autotuning thread
 and added 0 or 0.25-1 s at random to a 2 s fit here.
@@ -21,7 +21,10 @@ from __future__ import annotations
 import argparse
 import functools
 
-import run  # benchmarks/run.py: the same order and medians as case 1
+import harness  # the same order and medians as case 1
+import keras
+import numpy as np
+from case_fit import resnet
 
 
 def main() -> None:
@@ -33,14 +36,13 @@ def main() -> None:
     p.add_argument("--intra-op-threads", type=int, default=None)
     p.add_argument("--whole-fit", action="store_true", help="time the whole fit call")
     args = p.parse_args()
-    if run.BACKEND == "tensorflow":
+    if harness.BACKEND == "tensorflow":
         import tensorflow as tf
 
         if args.inter_op_threads:
             tf.config.threading.set_inter_op_parallelism_threads(args.inter_op_threads)
         if args.intra_op_threads:
             tf.config.threading.set_intra_op_parallelism_threads(args.intra_op_threads)
-    keras, np = run.keras, run.np
     steps, batch = 20, 32
     rng = np.random.default_rng(0)
     x = rng.normal(size=(steps * batch, 32, 32, 3)).astype("float32")
@@ -48,18 +50,18 @@ def main() -> None:
     models = {}
     for i in range(args.models):
         keras.utils.set_random_seed(0)
-        model = run.resnet(quick=False)
+        model = resnet(quick=False)
         model.compile(keras.optimizers.SGD(0.01, momentum=0.9), "sparse_categorical_crossentropy")
         model.fit(x, y, batch_size=batch, epochs=1, verbose=0)
         models[f"model {i}"] = model
 
     def fit(model):
-        seconds = run.timed_fit(model, x, y, batch)  # the steps, as case 1 times them
+        seconds = harness.timed_fit(model, x, y, batch)  # the steps, as case 1 times them
         return None if args.whole_fit else seconds  # None: interleaved takes the wall time
 
     variants = {name: functools.partial(fit, m) for name, m in models.items()}
     for n in range(args.passes):
-        medians = run.interleaved(variants, args.repeats)
+        medians = harness.interleaved(variants, args.repeats)
         steps_ms = ", ".join(f"{name} {1000 * s / steps:.1f}" for name, s in medians.items())
         print(f"pass {n + 1}, ms per step: {steps_ms}", flush=True)
 

@@ -1,7 +1,12 @@
 """keras_lrkit: which learning rate, when, and when to stop, for Keras 3."""
 
 from ._warnings import LRKitWarning
-from .callbacks import EarlyStoppingWithBestRestore, HistoryPlotter, LearningRateLogger
+from .callbacks import (
+    EarlyStoppingWithBestRestore,
+    HistoryPlotter,
+    LearningRateLogger,
+    ReduceOnPlateau,
+)
 from .finder import LRFinderResult, find_learning_rate
 from .plotting import plot_history, plot_schedule
 from .schedules import (
@@ -10,6 +15,7 @@ from .schedules import (
     CosineDecay,
     InverseSqrtDecay,
     LinearDecay,
+    Reduced,
     StepDecay,
     Warmup,
 )
@@ -27,6 +33,8 @@ __all__ = [
     "LRFinderResult",
     "LRKitWarning",
     "LinearDecay",
+    "Reduced",
+    "ReduceOnPlateau",
     "StepDecay",
     "Warmup",
     "find_learning_rate",

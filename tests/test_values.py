@@ -7,7 +7,8 @@ import keras
 import numpy as np
 import pytest
 
-from keras_lrkit._values import stored_value, to_float
+from keras_lrkit._keras_private import stored_array
+from keras_lrkit._values import to_float
 
 
 @pytest.mark.parametrize(
@@ -42,7 +43,7 @@ def test_variable_after_assign_reads_new_value():
     variable = keras.Variable(0.5)
     variable.assign(0.125)
     assert to_float(variable) == 0.125
-    assert float(keras.ops.convert_to_numpy(stored_value(variable))) == 0.125
+    assert float(keras.ops.convert_to_numpy(stored_array(variable))) == 0.125
 
 
 @pytest.mark.parametrize("value", [np.zeros(3), keras.ops.ones((2, 2)), "loss", None])
@@ -54,5 +55,6 @@ def test_non_scalars_raise_as_float_does(value):
 def test_plotter_keeps_non_numeric_logs_as_nan():
     from keras_lrkit.callbacks.history_plotter import _as_float
 
-    assert math.isnan(_as_float("n/a")) and math.isnan(_as_float(np.zeros(3)))
-    assert _as_float(np.float32(0.5)) == 0.5
+    assert math.isnan(_as_float("a", "n/a")) and math.isnan(_as_float("b", np.zeros(3)))
+    assert _as_float("c", np.float32(0.5)) == 0.5
+    assert _as_float("f1_score", np.array([0.25])) == 0.25  # one number, logged as an array

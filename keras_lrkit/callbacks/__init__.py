@@ -3,5 +3,11 @@
 from .early_stopping import EarlyStoppingWithBestRestore
 from .history_plotter import HistoryPlotter
 from .lr_logger import LearningRateLogger
+from .reduce_on_plateau import ReduceOnPlateau
 
-__all__ = ["EarlyStoppingWithBestRestore", "HistoryPlotter", "LearningRateLogger"]
+__all__ = [
+    "EarlyStoppingWithBestRestore",
+    "HistoryPlotter",
+    "LearningRateLogger",
+    "ReduceOnPlateau",
+]

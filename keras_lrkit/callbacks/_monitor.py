@@ -3,7 +3,8 @@
 The rule, in one sentence: an epoch *improves* when its monitored value is
 finite and better than the best so far by more than ``min_delta`` (lower in
 "min" mode, higher in "max" mode); ``wait`` counts the epochs since the last
-improvement. A non-finite value never improves. An epoch is *skipped* (it
+improvement, and a *plateau* is reached when ``wait`` reaches ``max(patience,
+1)``. A non-finite value never improves. An epoch is *skipped* (it
 neither improves nor counts) when the value is missing from its logs because
 Keras ran no validation in it (``validation_freq > 1``); a value missing while
 validation ran, or a training key that is missing, is a ValueError listing the
@@ -161,3 +162,7 @@ class MonitoringCallback(keras.callbacks.Callback):
     def _record(self, value: float, epoch: int) -> None:
         """``value`` at ``epoch`` is the new best."""
         self.best, self.best_epoch = value, epoch
+
+    def _plateau(self) -> bool:
+        """Whether ``wait`` has reached the patience: ``patience`` 0 and 1 both act at once."""
+        return self.wait >= max(self.patience, 1)

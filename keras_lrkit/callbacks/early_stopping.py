@@ -196,7 +196,7 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
             self.wait += 1
         if not finite and self.check_finite:
             self._stop(epoch, "non_finite")
-        elif self.wait >= max(self.patience, 1):
+        elif self._plateau():
             beaten = self.baseline is None or self._baseline_beaten
             self._stop(epoch, "patience" if beaten else "baseline")
 

@@ -1,6 +1,6 @@
 """Learning-rate schedules: one Keras ``LearningRateSchedule`` per decay."""
 
-from .combinators import Chain, Warmup
+from .combinators import Chain, Reduced, Warmup
 from .decays import Constant, CosineDecay, InverseSqrtDecay, LinearDecay, StepDecay
 
 __all__ = [
@@ -9,6 +9,7 @@ __all__ = [
     "CosineDecay",
     "InverseSqrtDecay",
     "LinearDecay",
+    "Reduced",
     "StepDecay",
     "Warmup",
 ]

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 import keras
+from keras import ops
 
-from .._validate import fail
+from .._validate import fail, is_int, is_real
 from ._base import (
     LearningRateSchedule,
     Schedule,
@@ -19,6 +21,7 @@ from ._base import (
     elapsed,
     join,
     limits_of,
+    reached,
     start_of,
 )
 
@@ -178,3 +181,93 @@ class Chain(Schedule):
         config = dict(config)
         config["schedules"] = [cls._deserialize("schedules", s) for s in config["schedules"]]
         return cls(**config)
+
+
+@_register
+class Reduced(Schedule):
+    """A schedule multiplied by the reductions made so far: what ``ReduceOnPlateau`` trains with.
+
+        a_t = max(s(t) * prod(f_i for (step_i, f_i) in reductions if step_i <= t),
+                  min(s(t), min_lr))
+
+    ``s`` is ``schedule``; each reduction multiplies the rate by its factor
+    ``f_i`` from step ``step_i`` on, so ``s`` keeps its shape and its clock.
+    ``min_lr`` (``min_learning_rate``) bounds what the reductions take away:
+    they never take the rate below it, and a schedule that goes below it on its
+    own (a cosine to 0) still does. The reductions are part of the config, so a
+    ``.keras`` file saved after them loads and trains on at the reduced rate.
+
+    Args:
+        schedule: the LearningRateSchedule being reduced.
+        reductions: ``[step, factor]`` pairs, steps strictly increasing, each
+            factor in (0, 1].
+        min_learning_rate: the floor of the reductions (>= 0).
+
+    Example: a cosine, halved from step 10 on.
+
+    >>> from keras_lrkit import CosineDecay, Reduced
+    >>> s = Reduced(CosineDecay(0.1, 100), [[10, 0.5]])
+    >>> [round(float(s(t)), 6) for t in (0, 9, 10, 50)]
+    [0.1, 0.098015, 0.048776, 0.025]
+    """
+
+    def __init__(
+        self,
+        schedule: LearningRateSchedule,
+        reductions: Sequence[Sequence[float]] = (),
+        *,
+        min_learning_rate: float = 0.0,
+    ) -> None:
+        super().__init__(None)
+        self.schedule = check_schedule("schedule", schedule)
+        self._depth = check_depth("schedule", [self.schedule])
+        pairs = [list(pair) for pair in reductions] if _pairs(reductions) else None
+        if pairs is None or not all(
+            is_int(step) and step >= 0 and is_real(f) and 0 < f <= 1 for step, f in pairs
+        ):
+            raise fail("reductions", "a list of [step, factor] with steps >= 0 and factors in (0, 1]",
+                       reductions)  # fmt: skip
+        check_increasing("reductions", [step for step, _ in pairs], allow_empty=True)
+        self.reductions = [[int(step), float(f)] for step, f in pairs]
+        self.min_learning_rate = check_rate("min_learning_rate", min_learning_rate)
+
+    def _children(self) -> list[LearningRateSchedule]:
+        return [self.schedule]
+
+    def scale_at(self, step: int) -> float:
+        """The product of the factors of the reductions made by ``step``."""
+        return math.prod(f for s, f in self.reductions if s <= step)
+
+    def _rate_at_step(self, step: Any) -> Any:
+        rate = self.schedule(step)
+        if not self.reductions:
+            return rate
+        scale = ops.ones_like(rate)
+        for start, factor in self.reductions:
+            scale = ops.where(reached(step, start), scale * factor, scale)
+        floor = ops.minimum(rate, self.min_learning_rate)
+        return ops.maximum(rate * scale, floor)
+
+    def _limits(self) -> tuple[float, float] | None:
+        inner = limits_of(self.schedule)
+        if inner is None:
+            return None
+        return min(inner[0], self.min_learning_rate), inner[1]
+
+    def _start(self) -> float:
+        return start_of(self.schedule) * self.scale_at(0)
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Reduced:
+        config = dict(config)
+        config["schedule"] = cls._deserialize("schedule", config["schedule"])
+        return cls(**config)
+
+
+def _pairs(value: Any) -> bool:
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        return False
+    return all(
+        isinstance(pair, Sequence) and not isinstance(pair, (str, bytes)) and len(pair) == 2
+        for pair in value
+    )
