@@ -31,7 +31,14 @@ def to_float(value: Any) -> float:
     if isinstance(value, float | int):
         return float(value)
     if isinstance(value, keras.Variable):
-        value = stored_array(value)
+        try:
+            return _scalar(stored_array(value))
+        except TypeError:  # a tf.distribute MirroredVariable: read it as Keras reads it
+            return float(keras.ops.convert_to_numpy(value))
+    return _scalar(value)
+
+
+def _scalar(value: Any) -> float:
     if keras.backend.backend() == "jax":
         value = np.asarray(value)
     detach = getattr(value, "detach", None)  # torch: float() of a tensor that needs grad warns

@@ -42,12 +42,15 @@ from keras_lrkit import (  # noqa: E402
     InverseSqrtDecay,
     LearningRateLogger,
     LinearDecay,
+    ReduceOnPlateau,
     StepDecay,
     Warmup,
 )
 
 # Scripted validation values: improves until epoch 2, then worse: stops after epoch 4 (patience 2).
 VAL = [1.0, 0.8, 0.7, 0.75, 0.9, 0.95]
+# A second scripted value for ReduceOnPlateau (patience 1): reductions after epochs 1 and 2.
+PLATEAU = [1.0, 1.0, 1.0, 0.5, 0.4, 0.3]
 EPOCHS = len(VAL)
 GLOBAL_BATCH = 16
 
@@ -55,6 +58,7 @@ GLOBAL_BATCH = 16
 class Script(keras.callbacks.Callback):
     def on_epoch_end(self, epoch, logs=None):
         logs["val_score"] = VAL[epoch]
+        logs["val_plateau"] = PLATEAU[epoch]
 
 
 class RecordWeights(keras.callbacks.Callback):
@@ -77,7 +81,7 @@ STEPS = 128 // GLOBAL_BATCH  # steps per epoch
 
 
 def schedules():
-    """Every keras_lrkit schedule, in epoch units (the first is the one multi-worker runs use)."""
+    """Every keras_lrkit schedule, in epoch units, and a float rate (multi-worker runs use the first)."""
     return {
         "warmup_step": Warmup(
             StepDecay(0.05, [2, 4], steps_per_epoch=STEPS), 1, steps_per_epoch=STEPS
@@ -92,6 +96,7 @@ def schedules():
             [2],
             steps_per_epoch=STEPS,
         ),
+        "float": 0.02,
     }
 
 
@@ -157,11 +162,12 @@ def train(schedule, scope, output):
     plotter = HistoryPlotter(
         os.path.join(output, "history.png"), csv_path=os.path.join(output, "history.csv")
     )
+    reduce = ReduceOnPlateau("val_plateau", mode="min", factor=0.5, patience=1)
     record = RecordWeights()
     x, y = data()
     history = model.fit(
         x, y, batch_size=GLOBAL_BATCH, epochs=EPOCHS, shuffle=False, verbose=0,
-        callbacks=[logger, Script(), stop, plotter, record],
+        callbacks=[logger, Script(), stop, reduce, plotter, record],
     )  # fmt: skip
     best = record.by_epoch[stop.best_epoch]
     return {
@@ -170,6 +176,7 @@ def train(schedule, scope, output):
         "stopped_epoch": stop.stopped_epoch,
         "best_epoch": stop.best_epoch,
         "stop_reason": stop.stop_reason,
+        "reductions": [list(r) for r in reduce.reductions],
         "epochs_run": len(history.epoch),
         "weights": [w.tolist() for w in model.get_weights()],
         "restored_equals_best": all(

@@ -44,7 +44,8 @@ def run_worker(mode, tmp_path, backend, name=None, **extra_env):
 
 def assert_same_training(result, single):
     assert result["replicas"] == 2
-    assert set(result["runs"]) == set(single["runs"]) and len(single["runs"]) == 7  # every schedule
+    # Every schedule and a float rate.
+    assert set(result["runs"]) == set(single["runs"]) and len(single["runs"]) == 8
     for name, run in result["runs"].items():
         assert_same_run(run, single["runs"][name])
         assert run["files"] == ["best.weights.h5", "history.csv", "history.png"], name
@@ -57,6 +58,11 @@ def assert_same_run(run, single):
     np.testing.assert_allclose(run["learning_rate"], single["learning_rate"], rtol=1e-7)
     for key in ("stopped_epoch", "best_epoch", "stop_reason", "epochs_run"):
         assert run[key] == single[key], key
+    # ReduceOnPlateau: the same reductions at the same epochs, every replica at the same rate.
+    assert [e for e, _ in run["reductions"]] == [e for e, _ in single["reductions"]] == [1, 2]
+    np.testing.assert_allclose(
+        [r for _, r in run["reductions"]], [r for _, r in single["reductions"]], rtol=1e-7
+    )
     assert (single["stopped_epoch"], single["best_epoch"]) == (4, 2)  # the scripted decision
     for got, want in zip(run["weights"], single["weights"]):
         np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-6)

@@ -112,7 +112,10 @@ def ref_cosine(a0, total, t):
 
 SCHEDULES = {
     # name: (schedule, its value at steps t, computed here with numpy or by Keras itself)
-    "step": (lambda: StepDecay(0.1, [4, 10]), lambda t: 0.1 * 0.1 ** ((t >= 4).astype(int) + (t >= 10))),
+    "step": (
+        lambda: StepDecay(0.1, [4, 10]),
+        lambda t: 0.1 * 0.1 ** ((t >= 4).astype(int) + (t >= 10)),
+    ),
     "cosine": (lambda: CosineDecay(0.1, 12), lambda t: ref_cosine(0.1, 12, t)),
     "linear": (lambda: LinearDecay(0.1, 24), lambda t: 0.1 * (1 - np.minimum(t, 24) / 24)),
     "inverse_sqrt": (
