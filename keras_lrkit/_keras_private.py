@@ -85,3 +85,48 @@ def correct_tensorboard_learning_rate(rate_for: Any) -> bool:
     collect_learning_rate.__wrapped__ = original  # type: ignore[attr-defined]
     TensorBoard._collect_learning_rate = collect_learning_rate
     return True
+
+
+def hook_backup_and_restore(around_save: Any, after_restore: Any) -> bool:
+    """Let ``around_save(bar, save)`` decide when a BackupAndRestore writes its backup (``save()``),
+    and call ``after_restore(bar)`` after it loads one.
+
+    Keras's ``BackupAndRestore`` saves the weights and the epoch, not the state
+    of the other callbacks. Hooked here (once per process), keras_lrkit's
+    callbacks save theirs in the same folder before each backup (so a backup
+    never exists without their state, holding the same epochs) and take it
+    back right after a backup is loaded, whatever the order of the callbacks.
+    Returns False (and changes nothing) if this Keras's BackupAndRestore has no
+    ``_save_model``.
+    """
+    from keras.callbacks import BackupAndRestore
+
+    save = getattr(BackupAndRestore, "_save_model", None)
+    begin = BackupAndRestore.on_train_begin
+    if save is None:
+        return False
+    if getattr(save, "_lrkit_hooked", False):
+        return True
+
+    def _save_model(self: Any) -> None:
+        around_save(self, lambda: save(self))
+
+    def on_train_begin(self: Any, logs: dict | None = None) -> Any:
+        result = begin(self, logs)
+        after_restore(self)
+        return result
+
+    _save_model._lrkit_hooked = True  # type: ignore[attr-defined]
+    BackupAndRestore._save_model = _save_model
+    BackupAndRestore.on_train_begin = on_train_begin
+    return True
+
+
+def backup_position(bar: Any) -> dict[str, int]:
+    """What a BackupAndRestore is about to record: {"epoch": epochs done, "batch": batch}."""
+    return {"epoch": int(bar._current_epoch), "batch": int(bar._last_batch_seen)}
+
+
+def backup_metadata_path(bar: Any) -> str:
+    """The file in which a BackupAndRestore records the epoch of its backup."""
+    return bar._training_metadata_path

@@ -52,6 +52,15 @@ class WeightSnapshot:
             raise RuntimeError("restore() before any capture()")
         self._impl.restore()
 
+    def load(self, values: Sequence[np.ndarray]) -> None:
+        """Make ``values`` (host arrays, as ``values()`` gives) the captured copy; the variables keep theirs."""
+        current = [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in self.variables]
+        for variable, value in zip(self.variables, values):
+            variable.assign(value)
+        self.capture()
+        for variable, value in zip(self.variables, current):
+            variable.assign(value)
+
     def values(self) -> list[np.ndarray]:
         """Host copies of the captured weights, in the order of ``variables``."""
         if not self.captured:

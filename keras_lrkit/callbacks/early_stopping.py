@@ -16,6 +16,7 @@ from .._validate import check, constructor_arguments, is_int, is_real
 from .._warnings import warn
 from ._fit import fit_token, match_schedules_to_fit
 from ._monitor import MonitoringCallback
+from ._resume import epoch_done, join_fit
 from ._snapshot import WeightSnapshot
 
 # The EarlyStoppingWithBestRestore of each model's latest fit, so that a
@@ -178,6 +179,10 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
         self.model.stop_training = True
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._decide(epoch, logs)
+        epoch_done(self, epoch)
+
+    def _decide(self, epoch: int, logs: dict | None) -> None:
         if epoch < self.start_from_epoch:
             return
         value = self._value(logs)
@@ -207,6 +212,7 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
         self._writes = self.checkpoint_path is not None and is_chief()
         _register(self.model, self)
         match_schedules_to_fit(self)
+        join_fit(self)
 
     def _record_best(self) -> None:
         if self.restore_best_weights:
@@ -280,6 +286,34 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
         if snapshot is None or not snapshot.captured:
             return None
         return snapshot.values()
+
+    # --- across an interruption (BackupAndRestore) ------------------------------------
+
+    def _resume_state(self) -> tuple[dict[str, Any], Any]:
+        state = {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "direction": self.direction,
+            "stopped_epoch": self.stopped_epoch,
+            "stop_reason": self.stop_reason,
+            "baseline_beaten": self._baseline_beaten,
+            "ever_validated": self._ever_validated,
+        }
+        snapshot = self._snapshot
+        if snapshot is None or not snapshot.captured:
+            return state, None
+        return state, (f"best-epoch-{self.best_epoch}", snapshot.values)
+
+    def _resume_from(self, state: dict[str, Any], arrays: list[np.ndarray] | None) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.direction = state["direction"]
+        self.stopped_epoch, self.stop_reason = state["stopped_epoch"], state["stop_reason"]
+        self._baseline_beaten = state["baseline_beaten"]
+        self._ever_validated = state["ever_validated"]
+        if arrays is not None and self.restore_best_weights:
+            self._snapshot = self._current_snapshot()
+            self._snapshot.load(arrays)
 
     def marks(self) -> tuple[int | None, int | None]:
         """(best epoch, stopped epoch) for a plot: None where there is none."""

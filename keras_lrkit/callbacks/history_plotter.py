@@ -21,6 +21,7 @@ from .._warnings import warn
 from ..plotting import HistoryFigure, check_mode, learning_rate_key
 from ._fit import match_schedules_to_fit, run_number
 from ._monitor import logged_number
+from ._resume import epoch_done, join_fit
 from .early_stopping import active_early_stopping
 from .lr_logger import last_learning_rate
 
@@ -314,6 +315,7 @@ class HistoryPlotter(keras.callbacks.Callback):
         if self._writes and self.background:
             rest = (1 - self.drawing_budget) / self.drawing_budget
             self._drawer = _Drawer(self._draw, rest=rest)
+        join_fit(self)
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row = {k: _as_float(k, v) for k, v in (logs or {}).items()}
@@ -325,6 +327,7 @@ class HistoryPlotter(keras.callbacks.Callback):
         if (epoch + 1) % self.every == 0 and self._writes:
             self._submit(self._request())
         self._show_in_notebook()
+        epoch_done(self, epoch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._stop_drawing()
@@ -438,6 +441,20 @@ class HistoryPlotter(keras.callbacks.Callback):
         else:
             self._display.update(Image(data=png))
         self._shown = png
+
+    # --- across an interruption (BackupAndRestore) ------------------------------------
+
+    def _resume_state(self) -> tuple[dict[str, Any], None]:
+        return {
+            "history": self.history,
+            "current_path": self.current_path,
+            "current_csv_path": self.current_csv_path,
+        }, None
+
+    def _resume_from(self, state: dict[str, Any], arrays: Any) -> None:
+        # The epochs before the backup, so the CSV and the figure cover the whole run.
+        self.history = {key: list(values) for key, values in state["history"].items()}
+        self.current_path, self.current_csv_path = state["current_path"], state["current_csv_path"]
 
     def get_config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in constructor_arguments(self)}

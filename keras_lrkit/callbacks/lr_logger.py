@@ -12,6 +12,7 @@ from .._keras_private import correct_tensorboard_learning_rate, learning_rate_ob
 from .._validate import check
 from .._values import to_float
 from ._fit import base_optimizer, fit_token, match_schedules_to_fit
+from ._resume import epoch_done, join_fit
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -112,6 +113,7 @@ class LearningRateLogger(keras.callbacks.Callback):
         except TypeError:  # an unhashable stand-in model
             pass
         correct_tensorboard_learning_rate(_epoch_rate)
+        join_fit(self)
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
         if self.per_batch:
@@ -132,6 +134,13 @@ class LearningRateLogger(keras.callbacks.Callback):
             steps = [min(step, last) for step in self._batch_steps]
             self.batch_learning_rates.extend(learning_rate_at(optimizer, steps).tolist())
             self._batch_steps = []
+        epoch_done(self, epoch)
+
+    def _resume_state(self) -> tuple[dict[str, Any], None]:
+        return {"batch_learning_rates": self.batch_learning_rates}, None
+
+    def _resume_from(self, state: dict[str, Any], arrays: Any) -> None:
+        self.batch_learning_rates = list(state["batch_learning_rates"])
 
     def get_config(self) -> dict[str, Any]:
         return {"per_batch": self.per_batch}

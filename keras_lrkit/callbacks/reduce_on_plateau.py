@@ -14,6 +14,7 @@ from ..schedules._base import check_rate
 from ..schedules.combinators import Reduced
 from ._fit import base_optimizer, match_schedules_to_fit
 from ._monitor import MonitoringCallback
+from ._resume import epoch_done, join_fit
 from .lr_logger import iterations, learning_rate_at
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
@@ -115,6 +116,7 @@ class ReduceOnPlateau(MonitoringCallback):
         if isinstance(rate, LearningRateSchedule) and not isinstance(rate, Reduced):
             # Wrapped before the first step is traced: the schedule keeps its shape.
             optimizer.learning_rate = Reduced(rate, min_learning_rate=self.min_learning_rate)
+        join_fit(self)
 
     def _next_rate(self) -> float:
         """The rate the next step would use, reductions so far included."""
@@ -160,6 +162,10 @@ class ReduceOnPlateau(MonitoringCallback):
     # --- the decision -------------------------------------------------------------
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        self._decide(epoch, logs)
+        epoch_done(self, epoch)
+
+    def _decide(self, epoch: int, logs: dict | None) -> None:
         value = self._value(logs)
         if value is None:
             return
@@ -177,6 +183,40 @@ class ReduceOnPlateau(MonitoringCallback):
                 self._reduce(epoch)
                 self.cooldown_counter = self.cooldown
                 self.wait = 0
+
+    # --- across an interruption (BackupAndRestore) ------------------------------------
+
+    def _resume_state(self) -> tuple[dict[str, Any], None]:
+        rate = learning_rate_object(base_optimizer(self.model.optimizer))
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "direction": self.direction,
+            "cooldown_counter": self.cooldown_counter,
+            "ever_validated": self._ever_validated,
+            "reductions": [list(r) for r in self.reductions],
+            "pending": self._pending,
+            # A schedule's reductions live in the optimizer's Reduced, which the backup's
+            # weights do not hold (a float rate is a variable: the backup holds it).
+            "schedule_reductions": rate.reductions if isinstance(rate, Reduced) else None,
+        }, None
+
+    def _resume_from(self, state: dict[str, Any], arrays: Any) -> None:
+        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
+        self.direction, self.cooldown_counter = state["direction"], state["cooldown_counter"]
+        self._ever_validated = state["ever_validated"]
+        self.reductions = [tuple(r) for r in state["reductions"]]
+        self._pending = state["pending"]
+        optimizer = base_optimizer(self.model.optimizer)
+        rate = learning_rate_object(optimizer)
+        if state["schedule_reductions"] is not None and isinstance(rate, Reduced):
+            optimizer.learning_rate = Reduced(
+                rate.schedule,
+                state["schedule_reductions"],
+                min_learning_rate=self.min_learning_rate,
+            )
+            self.model.make_train_function(force=True)
 
     def get_config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in constructor_arguments(self)}
