@@ -20,7 +20,8 @@ Cases, one module each:
     it against without, and the final frame fit waits for;
  4. case_vectorized.py: vectorized evaluation of 1,000,000 steps against a
     Python loop over a Keras schedule;
- 5. case_memory.py: extra peak memory of the snapshot against the weights' own size.
+ 5. case_memory.py: extra peak memory of the snapshot against the weights' own size;
+ 6. case_cli.py: how soon the lrkit command answers, against python -c pass and import keras.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ CASES = {
     3: "case_plotter",
     4: "case_vectorized",
     5: "case_memory",
+    6: "case_cli",
 }
 
 

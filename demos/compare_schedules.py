@@ -10,7 +10,6 @@ time) and writes one figure overlaying the validation curves and the rates.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -20,7 +19,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import build_mlp, load_digits_split, print_table  # noqa: E402
+from _common import argument_parser, build_mlp, load_digits_split, print_table  # noqa: E402
 
 from keras_lrkit import (  # noqa: E402
     Constant,
@@ -53,7 +52,7 @@ def schedules(initial: float, epochs: int, spe: int) -> dict:
 
 
 def main(argv=None) -> list:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argument_parser(__doc__)
     p.add_argument("--epochs", type=int, default=40, help="epochs per run (default 40)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument(

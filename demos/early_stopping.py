@@ -13,7 +13,6 @@ epochs marked.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -22,13 +21,13 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import build_mlp, load_digits_split  # noqa: E402
+from _common import argument_parser, build_mlp, load_digits_split  # noqa: E402
 
 from keras_lrkit import EarlyStoppingWithBestRestore, HistoryPlotter, LearningRateLogger  # noqa: E402
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argument_parser(__doc__)
     p.add_argument(
         "--train-samples", type=int, default=200, help="training images kept (default 200)"
     )

@@ -10,7 +10,6 @@ rates and prints the results side by side.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -18,7 +17,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
-from _common import build_resnet, load_digits_split, print_table  # noqa: E402
+from _common import argument_parser, build_resnet, load_digits_split, print_table  # noqa: E402
 
 from keras_lrkit import find_learning_rate  # noqa: E402
 
@@ -35,7 +34,7 @@ def fresh_model(shape, depth, seed, learning_rate):
 
 
 def main(argv=None) -> dict:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argument_parser(__doc__)
     p.add_argument("--depth", type=int, default=8, help="ResNet depth, 6n+2 (default 8)")
     p.add_argument("--epochs", type=int, default=5, help="epochs of each check run (default 5)")
     p.add_argument(

@@ -26,7 +26,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import build_resnet, load_cifar10, load_digits_split, print_table  # noqa: E402
+from _common import argument_parser, build_resnet, load_cifar10, load_digits_split, print_table  # noqa: E402
 
 from keras_lrkit import (  # noqa: E402
     EarlyStoppingWithBestRestore,
@@ -37,9 +37,7 @@ from keras_lrkit import (  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
-    )
+    p = argument_parser(__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument(
         "--dataset",
         choices=["digits", "cifar10"],

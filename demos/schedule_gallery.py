@@ -9,13 +9,12 @@ training neural networks. Writes one PNG.
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import _common  # noqa: E402, F401  (sets the Agg backend)
+from _common import argument_parser  # noqa: E402  (and the Agg backend)
 
 from keras_lrkit import (  # noqa: E402
     Constant,
@@ -49,7 +48,7 @@ def gallery(initial: float, epochs: int, steps_per_epoch: int) -> dict:
 
 
 def main(argv=None) -> str:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = argument_parser(__doc__)
     p.add_argument(
         "-o", "--output", default=os.path.join("runs", "schedule_gallery.png"), help="PNG to write"
     )

@@ -1,5 +1,6 @@
 """keras_lrkit: which learning rate, when, and when to stop, for Keras 3."""
 
+from ._version import __version__
 from ._warnings import LRKitWarning
 from .callbacks import (
     EarlyStoppingWithBestRestore,
@@ -20,7 +21,6 @@ from .schedules import (
     Warmup,
 )
 
-__version__ = "0.1.0"
 
 __all__ = [
     "Chain",

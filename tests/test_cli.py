@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+import textwrap
 from pathlib import Path
 
 import matplotlib.image
+import numpy as np
 import pytest
 
 from .helpers import BACKEND
@@ -16,7 +19,7 @@ SCRIPT = Path(sys.executable).parent / "lrkit"
 
 
 def lrkit(*args, cwd=None):
-    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "keras_lrkit.cli"]
+    command = [str(SCRIPT)] if SCRIPT.exists() else [sys.executable, "-m", "keras_lrkit_cli"]
     env = dict(os.environ, KERAS_BACKEND=BACKEND, MPLBACKEND="Agg")
     return subprocess.run(
         command + [str(a) for a in args],
@@ -191,3 +194,90 @@ def test_plot_a_csv_logger_file_with_na(tmp_path):
     r = lrkit("plot", path, "-o", tmp_path / "log.png")
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "log.png").stat().st_size > 5000
+
+
+# --- a command that answers at once --------------------------------------------------
+
+
+def imports_after(*args):
+    """The heavy modules that ``lrkit ARGS`` imported, run in-process in a fresh interpreter."""
+    code = (
+        "import sys, contextlib, io, keras_lrkit_cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):\n"
+        "    try:\n"
+        f"        keras_lrkit_cli.main({list(map(str, args))!r})\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in ('keras', 'tensorflow', 'jax', 'torch', 'keras_lrkit') if m in sys.modules))\n"
+        "print(__import__('os').environ.get('KERAS_BACKEND'))\n"
+    )
+    env = dict(os.environ, KERAS_BACKEND=BACKEND)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         timeout=300, check=True).stdout.split("\n")  # fmt: skip
+    return out[-3], out[-2]
+
+
+@pytest.mark.parametrize(
+    "args", [["--help"], ["schedule", "wobble"], ["schedule", "cosine", "--epochs", 0], []]
+)
+def test_help_and_argument_errors_import_no_keras(args):
+    loaded, _ = imports_after(*args)
+    assert loaded == "[]"
+
+
+def test_schedule_runs_on_the_numpy_backend(tmp_path):
+    loaded, backend = imports_after("schedule", "cosine", "--epochs", 5, "-o", tmp_path / "c.png")
+    assert "tensorflow" not in loaded and "torch" not in loaded and backend == "numpy"
+
+
+NUMBERS = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np
+    import keras_lrkit as k
+    schedules = {
+        "step": k.StepDecay(0.1, [3, 7], steps_per_epoch=5),
+        "every": k.StepDecay(0.1, every=4, decrement=0.02, min_learning_rate=0.01),
+        "cosine": k.CosineDecay(0.1, 37, min_learning_rate=0.003),
+        "linear": k.LinearDecay(0.1, 29, steps_per_epoch=3),
+        "inverse_sqrt": k.InverseSqrtDecay(0.1, timescale=7),
+        "constant": k.Constant(0.05),
+        "warmup": k.Warmup(k.CosineDecay(0.1, 20), 5, initial_learning_rate=0.01),
+        "chain": k.Chain([k.Constant(0.1), k.LinearDecay(0.1, 10)], [6]),
+        "reduced": k.Reduced(k.CosineDecay(0.1, 40), [[5, 0.5], [9, 0.1]], min_learning_rate=0.004),
+    }
+    steps = np.arange(120)
+    print(json.dumps({n: np.asarray(s(steps), dtype=float).tolist() for n, s in schedules.items()}))
+    """
+)
+
+
+def test_the_numpy_backend_gives_the_same_numbers():
+    values = {}
+    for backend in ("numpy", BACKEND):
+        env = dict(os.environ, KERAS_BACKEND=backend)
+        out = subprocess.run([sys.executable, "-c", NUMBERS], capture_output=True, text=True,
+                             env=env, timeout=300, check=True).stdout  # fmt: skip
+        values[backend] = json.loads(out.strip().splitlines()[-1])
+    for name, rates in values["numpy"].items():
+        np.testing.assert_allclose(rates, values[BACKEND][name], rtol=2e-7, atol=1e-9, err_msg=name)
+
+
+def test_milestones_past_the_end_warn_and_still_draw(tmp_path):
+    r = lrkit(
+        "schedule", "step", "--epochs", 100, "--milestones", 30, 120, 150, "-o", tmp_path / "s.png"
+    )
+    assert r.returncode == 0, r.stderr
+    assert "lrkit: warning: milestones 120, 150 are at or past --epochs 100" in r.stderr
+    assert (tmp_path / "s.png").exists()
+
+
+def test_a_demo_s_argument_error_is_one_line_naming_the_demo():
+    r = lrkit("demo", "resnet", "--epoch", 0)
+    assert r.returncode == 2
+    lines = [
+        line
+        for line in r.stderr.strip().splitlines()
+        if not line.startswith(("WARNING", "I0", "W0", "E0"))
+    ]
+    assert len(lines) == 1 and lines[0].startswith("lrkit demo resnet: error:"), r.stderr

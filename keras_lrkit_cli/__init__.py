@@ -5,13 +5,26 @@
     lrkit plot history.csv -o history.png
     lrkit demo resnet --epochs 10
 
-It parses arguments and calls the public API, nothing more. Bad arguments exit
-with status 2 and one line saying what is wrong.
+It parses arguments and calls keras_lrkit's public API, nothing more. Bad
+arguments exit with status 2 and one line saying what is wrong.
+
+Why a package of its own, beside ``keras_lrkit``: importing ``keras_lrkit``
+imports Keras (its classes must be registered for ``load_model`` the moment
+the package is imported), and Keras imports its backend, TensorFlow by
+default: 4 to 10 seconds. Here the arguments are read and checked first, so
+``--help`` and every argument error answer at once; then ``schedule`` and
+``plot``, which train nothing, run on Keras's NumPy backend, the lightest,
+which gives the same numbers (``tests/test_cli.py`` compares them), where
+SciPy and JAX are installed (that backend borrows from them); elsewhere on
+the default backend. ``demo``
+trains on the backend you chose. The demos ship inside this package (the
+checkout's ``demos/`` folder), so ``lrkit demo`` works from an installed wheel.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import math
 import os
 import runpy
@@ -113,9 +126,8 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _build_schedule(args: argparse.Namespace):
-    from . import Constant, CosineDecay, InverseSqrtDecay, LinearDecay, StepDecay, Warmup
-
+def _check_schedule_arguments(args: argparse.Namespace) -> None:
+    """What can be checked before Keras is imported: ranges and sizes."""
     spe, epochs, warmup = args.steps_per_epoch, args.epochs, args.warmup
     if not 1 <= epochs <= MAX_EPOCHS:
         raise UsageError(f"--epochs must be from 1 to {MAX_EPOCHS}, got {epochs}")
@@ -130,6 +142,12 @@ def _build_schedule(args: argparse.Namespace):
         raise UsageError(f"--at takes epochs >= 0, got {min(args.at):g}")
     if not 0 <= warmup < epochs:
         raise UsageError(f"--warmup must be >= 0 and below --epochs={epochs}, got {warmup:g}")
+
+
+def _build_schedule(args: argparse.Namespace):
+    from keras_lrkit import Constant, CosineDecay, InverseSqrtDecay, LinearDecay, StepDecay, Warmup
+
+    spe, epochs, warmup = args.steps_per_epoch, args.epochs, args.warmup
     length = epochs - warmup  # the decay fills what the warmup leaves
     if args.kind == "step":
         milestones = (
@@ -162,8 +180,9 @@ def _build_schedule(args: argparse.Namespace):
 def _schedule(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from . import plot_schedule
+    from keras_lrkit import plot_schedule
 
+    _milestones_past_the_end(args)
     schedule = _build_schedule(args)
     spe = args.steps_per_epoch
     title = f"{args.kind}" + (f" with {args.warmup:g} epochs of warmup" if args.warmup else "")
@@ -180,10 +199,8 @@ def _schedule(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
-    from . import plot_history
+    from keras_lrkit import plot_history
 
-    if not os.path.isfile(args.csv):
-        raise UsageError(f"no such file: {args.csv}")
     figure = plot_history(args.csv, metrics=args.metrics, title=args.title)
     output = args.output or str(Path(args.csv).with_suffix(".png"))
     _save(figure, output)
@@ -192,7 +209,7 @@ def _plot(args: argparse.Namespace) -> int:
 
 
 def _save(figure, output: str) -> None:
-    from ._io import atomic_write
+    from keras_lrkit._io import atomic_write
 
     try:
         atomic_write(
@@ -205,17 +222,41 @@ def _save(figure, output: str) -> None:
 
 
 def demos_folder() -> Path:
+    """Where the demos are: inside this package when installed, ``demos/`` in a checkout."""
+    try:
+        spec = importlib.util.find_spec(f"{__name__}.demos")
+    except ImportError:
+        spec = None
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0])
     return Path(__file__).resolve().parent.parent / "demos"
 
 
 def _demo(args: argparse.Namespace) -> int:
     path = demos_folder() / DEMOS[args.name]
     if not path.is_file():
-        raise UsageError(f"the demos come with the source checkout; {path} is not there")
+        raise UsageError(f"demo {args.name!r} is missing: {path} is not there")
+    # The demo reads its own arguments, and names itself in its messages as run here.
+    os.environ["LRKIT_DEMO"] = f"lrkit demo {args.name}"
     sys.argv = [str(path), *args.args]
     sys.path.insert(0, str(path.parent))
     runpy.run_path(str(path), run_name="__main__")
     return 0
+
+
+def _milestones_past_the_end(args: argparse.Namespace) -> None:
+    late = [m for m in args.milestones or [] if m >= args.epochs]
+    if args.kind == "step" and late:
+        print(
+            f"lrkit: warning: milestones {', '.join(map(str, late))} are at or past "
+            f"--epochs {args.epochs}: they never apply in the drawn range",
+            file=sys.stderr,
+        )
+
+
+def _numpy_backend_available() -> bool:
+    """Keras's NumPy backend borrows from SciPy and JAX: without them, the default backend serves."""
+    return all(importlib.util.find_spec(name) is not None for name in ("scipy", "jax"))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,6 +265,13 @@ def main(argv: list[str] | None = None) -> int:
         args = _parser().parse_args(argv)
         if args.command == "demo":
             return _demo(args)  # a demo's own errors keep their traceback
+        if args.command == "schedule":
+            _check_schedule_arguments(args)
+        elif not os.path.isfile(args.csv):
+            raise UsageError(f"no such file: {args.csv}")
+        # Nothing to train: the NumPy backend gives the same numbers, and starts fastest.
+        if _numpy_backend_available():
+            os.environ["KERAS_BACKEND"] = "numpy"
         try:
             return {"schedule": _schedule, "plot": _plot}[args.command](args)
         except ValueError as error:  # bad values: the schedules and the CSV reader say which
