@@ -1,6 +1,6 @@
 """keras_lrkit: which learning rate, when, and when to stop, for Keras 3."""
 
-from ._version import __version__
+from ._version import __version__ as __version__
 from ._warnings import LRKitWarning
 from .callbacks import (
     EarlyStoppingWithBestRestore,
@@ -20,7 +20,6 @@ from .schedules import (
     StepDecay,
     Warmup,
 )
-
 
 __all__ = [
     "Chain",
