@@ -289,7 +289,10 @@ class HistoryFigure:
                 line.set_label(panel["labels"][key] if len(y) else "_" + key)
                 values.append(y)
             data = np.concatenate(values) if values else np.zeros(0)
-            log = _wide(data, 10 if panel["rate"] else 100) and (panel["rate"] or panel["loss"])
+            if panel["rate"]:
+                log = _stepped_down(data)
+            else:
+                log = panel["loss"] and _wide(data, 100)
             panel["scale"] = "log" if log else "linear"
             panel["ylim"] = self._limits(panel.get("ylim"), data, log)
             frame.append((panel["scale"], panel["ylim"], tuple(len(v) > 0 for v in values)))
@@ -450,6 +453,21 @@ def _wide(values: np.ndarray, span: float) -> bool:
     return bool(values.size) and values.min() > 0 and values.max() > span * values.min()
 
 
+def _stepped_down(rates: np.ndarray) -> bool:
+    """Whether learning rates want a log axis: all above 0, over a decade, and half of them
+    a decade or more below the top.
+
+    A staircase or an exponential decay spends its time at low rates, which a
+    linear axis flattens; a cosine, a linear decay or a restart only passes
+    through them on its way to 0, and on a log axis that plunge looks like a
+    crash.
+    """
+    rates = rates[np.isfinite(rates)]
+    if not _wide(rates, 10):
+        return False
+    return bool(np.mean(rates <= rates.max() / 10 * (1 + 1e-6)) >= 0.5)
+
+
 def _measured(epochs: np.ndarray, values: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
     """The epochs that have a value, and those values.
 
@@ -508,7 +526,10 @@ def plot_schedule(
             call again with the same figure to overlay several schedules.
         ax: draw into these matplotlib Axes instead (e.g. one panel of many).
         figsize, dpi: of a new Figure.
-        log_scale: a log y axis; default when the rate spans more than a decade.
+        log_scale: a log y axis; by default when every rate is above 0, they
+            span more than a decade and half of them lie more than a
+            decade below the top (a staircase, an exponential decay; not a
+            cosine on its way to 0, which would look like a crash).
 
     The x axis is in epochs when the schedule has ``steps_per_epoch``, else steps.
 
@@ -538,7 +559,7 @@ def plot_schedule(
     ax.plot(x, rates, label=label or type(schedule).__name__)
     ax.set_xlabel("epoch" if spe else "step")
     ax.set_ylabel("learning rate")
-    if log_scale or (log_scale is None and ax.get_yscale() != "log" and _wide(rates, 10)):
+    if log_scale or (log_scale is None and ax.get_yscale() != "log" and _stepped_down(rates)):
         ax.set_yscale("log")
         ax.yaxis.set_minor_locator(NullLocator())
     if title:

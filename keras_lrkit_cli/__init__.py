@@ -38,7 +38,18 @@ DEMOS = {
     "compare": "compare_schedules.py",
     "find-lr": "find_lr.py",
 }
-SCHEDULES = ("step", "cosine", "linear", "inverse-sqrt", "constant")
+SCHEDULES = (
+    "step",
+    "cosine",
+    "linear",
+    "inverse-sqrt",
+    "constant",
+    "exponential",
+    "polynomial",
+    "restarts",
+    "one-cycle",
+    "cyclic",
+)
 MAX_EPOCHS = 1_000_000
 MAX_POINTS = 2_000_000  # epochs x steps per epoch drawn
 
@@ -72,9 +83,12 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser(
         "schedule", help="draw a schedule's curve and print its rate at chosen epochs"
     )
-    s.add_argument("kind", choices=SCHEDULES, help="which decay")
+    s.add_argument("kind", choices=SCHEDULES, help="which schedule")
     s.add_argument(
-        "--initial", type=_finite, default=0.1, help="initial learning rate (default 0.1)"
+        "--initial",
+        type=_finite,
+        default=0.1,
+        help="initial learning rate; one-cycle and cyclic: the peak (default 0.1)",
     )
     s.add_argument("--epochs", type=int, default=100, help="length in epochs (default 100)")
     s.add_argument(
@@ -84,7 +98,10 @@ def _parser() -> argparse.ArgumentParser:
         help="step: epochs at which to decay (default 30%%, 60%%, 90%% of --epochs)",
     )
     s.add_argument(
-        "--every", type=int, help="step: decay every this many epochs instead of milestones"
+        "--every",
+        type=_finite,
+        help="step: decay every this many epochs instead of milestones; "
+        "exponential: epochs per multiplication by --rate (default 1)",
     )
     s.add_argument(
         "--factor",
@@ -93,7 +110,72 @@ def _parser() -> argparse.ArgumentParser:
         help="step: multiplier at each milestone (default 0.1)",
     )
     s.add_argument(
-        "--min-lr", type=_finite, default=0.0, help="cosine, linear, step: the floor (default 0)"
+        "--min-lr",
+        type=_finite,
+        default=0.0,
+        help="cosine, linear, step, exponential, polynomial, restarts: the floor (default 0)",
+    )
+    s.add_argument(
+        "--rate", type=_finite, default=0.9, help="exponential: the multiplier (default 0.9)"
+    )
+    s.add_argument("--staircase", action="store_true", help="exponential: change once per --every")
+    s.add_argument("--power", type=_finite, default=2.0, help="polynomial: the power (default 2)")
+    s.add_argument(
+        "--period", type=_finite, help="restarts: the first period in epochs (default epochs / 10)"
+    )
+    s.add_argument(
+        "--period-factor",
+        type=_finite,
+        default=1.0,
+        help="restarts: each period this many times the last (default 1)",
+    )
+    s.add_argument(
+        "--peak-factor",
+        type=_finite,
+        default=1.0,
+        help="restarts: each restart this fraction of the last's height (default 1)",
+    )
+    s.add_argument(
+        "--warmup-fraction",
+        type=_finite,
+        default=0.3,
+        help="one-cycle: the share of the cycle spent rising (default 0.3)",
+    )
+    s.add_argument(
+        "--initial-div",
+        type=_finite,
+        default=25.0,
+        help="one-cycle: it starts at the peak / this (default 25)",
+    )
+    s.add_argument(
+        "--final-div",
+        type=_finite,
+        default=1e4,
+        help="one-cycle: it ends at its start / this (default 1e4)",
+    )
+    s.add_argument(
+        "--shape",
+        choices=("cosine", "linear"),
+        default="cosine",
+        help="one-cycle: each phase's curve",
+    )
+    s.add_argument(
+        "--three-phase", action="store_true", help="one-cycle: back down to the start first"
+    )
+    s.add_argument("--base", type=_finite, help="cyclic: the bottom rate (default --initial / 10)")
+    s.add_argument(
+        "--half-period",
+        type=_finite,
+        help="cyclic: epochs from bottom to top (default epochs / 10)",
+    )
+    s.add_argument(
+        "--mode",
+        choices=("triangular", "triangular2", "exp_range"),
+        default="triangular",
+        help="cyclic: how the cycles shrink",
+    )
+    s.add_argument(
+        "--gamma", type=_finite, default=1.0, help="cyclic exp_range: the decay per epoch"
     )
     s.add_argument(
         "--timescale", type=_finite, help="inverse-sqrt: tau in epochs (default epochs / 20)"
@@ -145,7 +227,7 @@ def _check_schedule_arguments(args: argparse.Namespace) -> None:
 
 
 def _build_schedule(args: argparse.Namespace):
-    from keras_lrkit import Constant, CosineDecay, InverseSqrtDecay, LinearDecay, StepDecay, Warmup
+    import keras_lrkit as k
 
     spe, epochs, warmup = args.steps_per_epoch, args.epochs, args.warmup
     length = epochs - warmup  # the decay fills what the warmup leaves
@@ -153,7 +235,7 @@ def _build_schedule(args: argparse.Namespace):
         milestones = (
             None if args.every else args.milestones or [int(epochs * f) for f in (0.3, 0.6, 0.9)]
         )
-        inner = StepDecay(
+        inner = k.StepDecay(
             args.initial,
             milestones,
             every=args.every,
@@ -162,19 +244,39 @@ def _build_schedule(args: argparse.Namespace):
             steps_per_epoch=spe,
         )
     elif args.kind == "cosine":
-        inner = CosineDecay(
+        inner = k.CosineDecay(
             args.initial, length, min_learning_rate=args.min_lr, steps_per_epoch=spe
         )
     elif args.kind == "linear":
-        inner = LinearDecay(
+        inner = k.LinearDecay(
             args.initial, length, min_learning_rate=args.min_lr, steps_per_epoch=spe
         )
     elif args.kind == "inverse-sqrt":
         tau = args.timescale if args.timescale is not None else max(epochs / 20, 1)
-        inner = InverseSqrtDecay(args.initial, timescale=tau, steps_per_epoch=spe)
+        inner = k.InverseSqrtDecay(args.initial, timescale=tau, steps_per_epoch=spe)
+    elif args.kind == "exponential":
+        inner = k.ExponentialDecay(args.initial, args.rate, args.every or 1, staircase=args.staircase,
+                                   min_learning_rate=args.min_lr, steps_per_epoch=spe)  # fmt: skip
+    elif args.kind == "polynomial":
+        inner = k.PolynomialDecay(args.initial, length, power=args.power,
+                                  min_learning_rate=args.min_lr, steps_per_epoch=spe)  # fmt: skip
+    elif args.kind == "restarts":
+        period = args.period if args.period is not None else max(length / 10, 1)
+        inner = k.CosineRestarts(args.initial, period, period_factor=args.period_factor,
+                                 peak_factor=args.peak_factor, min_learning_rate=args.min_lr,
+                                 steps_per_epoch=spe)  # fmt: skip
+    elif args.kind == "one-cycle":
+        inner = k.OneCycle(args.initial, length, warmup_fraction=args.warmup_fraction,
+                           initial_div=args.initial_div, final_div=args.final_div, shape=args.shape,
+                           three_phase=args.three_phase, steps_per_epoch=spe)  # fmt: skip
+    elif args.kind == "cyclic":
+        base = args.base if args.base is not None else args.initial / 10
+        half = args.half_period if args.half_period is not None else max(length / 10, 1)
+        inner = k.Cyclic(base, args.initial, half, mode=args.mode, gamma=args.gamma,
+                         steps_per_epoch=spe)  # fmt: skip
     else:
-        inner = Constant(args.initial, steps_per_epoch=spe)
-    return Warmup(inner, warmup, steps_per_epoch=spe) if warmup else inner
+        inner = k.Constant(args.initial, steps_per_epoch=spe)
+    return k.Warmup(inner, warmup, steps_per_epoch=spe) if warmup else inner
 
 
 def _schedule(args: argparse.Namespace) -> int:

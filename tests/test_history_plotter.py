@@ -464,3 +464,18 @@ def test_the_marked_best_epoch_follows_monitor_without_early_stopping(tmp_path):
     fit([Inject(), plotter], epochs=4)
     labels = {line.get_label() for line in plotter.figure.axes[0].get_lines()}
     assert "best epoch 1" in labels
+
+
+def test_a_schedule_on_its_way_to_zero_is_drawn_on_a_linear_axis():
+    from keras_lrkit import CosineDecay, CosineRestarts, OneCycle, Warmup
+
+    # On a log axis their plunge to 0 (or 4e-7) at the end would look like a crash.
+    for schedule in (
+        CosineDecay(0.1, 100),
+        Warmup(CosineDecay(0.1, 95), 5),
+        CosineRestarts(0.1, 10),
+        OneCycle(0.1, 100),
+    ):
+        assert plot_schedule(schedule, 100).axes[0].get_yscale() == "linear", schedule
+    # A staircase spends its time a decade and more below the top: a log axis shows it.
+    assert plot_schedule(StepDecay(0.1, [30, 60, 90]), 100).axes[0].get_yscale() == "log"

@@ -17,8 +17,13 @@ from keras_lrkit import (
     Chain,
     Constant,
     CosineDecay,
+    CosineRestarts,
+    Cyclic,
+    ExponentialDecay,
     InverseSqrtDecay,
     LinearDecay,
+    OneCycle,
+    PolynomialDecay,
     StepDecay,
     Warmup,
 )
@@ -36,7 +41,13 @@ ALL_SCHEDULES = {
     "constant": lambda: Constant(0.05),
     "warmup": lambda: Warmup(InverseSqrtDecay(0.1, timescale=4), 4, initial_learning_rate=0.01),
     "chain": lambda: Chain([Constant(0.1), Warmup(CosineDecay(0.1, 6), 2)], [3]),
+    "exponential": lambda: ExponentialDecay(0.1, 0.7, 2, staircase=True, min_learning_rate=0.01),
+    "polynomial": lambda: PolynomialDecay(0.1, 5, power=0.5, steps_per_epoch=3),
+    "restarts": lambda: CosineRestarts(0.1, 4, period_factor=2, peak_factor=0.5),
+    "one_cycle": lambda: OneCycle(0.1, 5, steps_per_epoch=3, three_phase=True),
+    "cyclic": lambda: Cyclic(0.001, 0.01, 3, mode="triangular2"),
 }
+NEW = ["exponential", "polynomial", "restarts", "one_cycle", "cyclic"]
 STEPS = np.array([0, 1, 2, 3, 4, 6, 7, 11, 12, 30])
 
 
@@ -91,6 +102,12 @@ def test_every_public_schedule_is_registered():
         "Constant",
         "Warmup",
         "Chain",
+        "Reduced",
+        "ExponentialDecay",
+        "PolynomialDecay",
+        "CosineRestarts",
+        "OneCycle",
+        "Cyclic",
     ]:
         cls = getattr(keras_lrkit, name)
         assert keras.saving.get_registered_name(cls) == f"keras_lrkit>{name}"
@@ -115,7 +132,7 @@ def linear_probe_model(schedule, jit_compile):
 
 
 @pytest.mark.parametrize("jit_compile", [False, True])
-@pytest.mark.parametrize("name", ["step_every_epochs", "warmup", "chain", "cosine"])
+@pytest.mark.parametrize("name", ["step_every_epochs", "warmup", "chain", "cosine", *NEW])
 def test_rates_used_inside_fit(name, jit_compile):
     schedule = ALL_SCHEDULES[name]()
     model = linear_probe_model(schedule, jit_compile)
@@ -154,7 +171,7 @@ LOAD_SCRIPT = textwrap.dedent(
 )
 
 
-@pytest.mark.parametrize("name", ["step_every_epochs", "warmup", "chain"])
+@pytest.mark.parametrize("name", ["step_every_epochs", "warmup", "chain", *NEW])
 def test_keras_file_loads_in_fresh_process_and_training_continues(name, tmp_path):
     schedule = ALL_SCHEDULES[name]()
     x, y = tiny_regression_data(32)

@@ -1,14 +1,28 @@
 """Learning-rate schedules: one Keras ``LearningRateSchedule`` per decay."""
 
 from .combinators import Chain, Reduced, Warmup
-from .decays import Constant, CosineDecay, InverseSqrtDecay, LinearDecay, StepDecay
+from .cycles import CosineRestarts, Cyclic, OneCycle
+from .decays import (
+    Constant,
+    CosineDecay,
+    ExponentialDecay,
+    InverseSqrtDecay,
+    LinearDecay,
+    PolynomialDecay,
+    StepDecay,
+)
 
 __all__ = [
     "Chain",
     "Constant",
     "CosineDecay",
+    "CosineRestarts",
+    "Cyclic",
+    "ExponentialDecay",
     "InverseSqrtDecay",
     "LinearDecay",
+    "OneCycle",
+    "PolynomialDecay",
     "Reduced",
     "StepDecay",
     "Warmup",

@@ -172,6 +172,29 @@ def since(step: Any, boundary: float) -> Any:
     return ops.maximum(as_float(step) - boundary, 0.0)
 
 
+def periods(step: Any, period: float) -> tuple[Any, Any]:
+    """(k, since), float32: the whole periods of ``period`` steps done by ``step``, and the steps since.
+
+    In integers for an integer step and a whole period, so a new period starts
+    on its exact step at any count; in float32 otherwise, with ``k`` corrected
+    so that ``k * period <= step < (k + 1) * period`` holds (XLA may divide by
+    multiplying with the reciprocal: 107 / 107 -> 0.99999994). A negative step
+    reads as step 0.
+    """
+    if is_integer(step) and float(period).is_integer():
+        whole = int(period)
+        step = at_least_zero(step)
+        if whole > _largest(step):  # a period the counter never completes
+            return ops.zeros_like(as_float(step)), as_float(step)
+        k = step // whole  # the tensor's own operator: ops.floor_divide narrows int64 on torch
+        return ops.cast(k, DTYPE), ops.cast(step - k * whole, DTYPE)
+    t = elapsed(step)
+    k = ops.floor(t / float(period))
+    k = ops.where((k + 1.0) * period <= t, k + 1.0, k)
+    k = ops.where(k * period > t, k - 1.0, k)
+    return k, t - k * period
+
+
 def join(
     step: Any,
     boundaries: Sequence[float],

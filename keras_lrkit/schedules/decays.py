@@ -1,4 +1,4 @@
-"""The decays of the classic lecture: step, cosine, linear, inverse sqrt, constant."""
+"""The decays: the lecture's step, cosine, linear, inverse sqrt and constant; exponential and polynomial."""
 
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ from ._base import (
     elapsed,
     float32_holds,
     is_integer,
+    periods,
 )
 
 _register = keras.saving.register_keras_serializable(package="keras_lrkit")
@@ -117,15 +118,8 @@ class StepDecay(Schedule):
         """
         unit = self._steps_per_unit
         if self.every is not None:
-            period = self.every * unit
-            if is_integer(step) and float(period).is_integer():
-                return ops.maximum(ops.cast(_whole_periods(step, int(period)), DTYPE), 0.0)
-            step = elapsed(step)
-            k = ops.floor(step / float(period))
-            # XLA may divide by multiplying with the reciprocal (107 / 107 -> 0.99999994):
-            # correct k so that k * period <= step < (k + 1) * period holds.
-            k = ops.where((k + 1.0) * period <= step, k + 1.0, k)
-            return ops.where(k * period > step, k - 1.0, k)
+            k, _ = periods(step, self.every * unit)
+            return k
         if is_integer(step):  # the first whole step at or after each milestone
             dtype = keras.backend.standardize_dtype(step.dtype)
             firsts = [math.ceil(m * unit) for m in self.milestones]
@@ -149,13 +143,6 @@ class StepDecay(Schedule):
 
     def _limits(self) -> tuple[float, float]:
         return self.min_learning_rate, self.initial_learning_rate
-
-
-def _whole_periods(step: Any, period: int) -> Any:
-    """floor(step / period) for a whole step >= 0, in integers (0 for a period past the dtype)."""
-    if period > int(np.iinfo(keras.backend.standardize_dtype(step.dtype)).max):
-        return ops.zeros_like(step)
-    return step // period  # the tensor's own operator: ops.floor_divide narrows int64 on torch
 
 
 class _DecayToFloor(Schedule):
@@ -225,14 +212,72 @@ class CosineDecay(_DecayToFloor):
 
 
 @_register
-class LinearDecay(_DecayToFloor):
+class PolynomialDecay(_DecayToFloor):
+    """A polynomial from the initial rate down to the floor, then held.
+
+        a_t = min_lr + (a_0 - min_lr) * (1 - min(t, T) / T) ** p
+
+    ``p`` (``power``) > 0: 1 is a straight line (``LinearDecay``), 2 bends it
+    down early, 0.5 keeps it high longer. Held at ``min_lr`` after ``T``; the
+    base never goes below 0, so a fractional power gives no NaN past the end,
+    compiled or not. Keras's ``PolynomialDecay(a_0, T, end_learning_rate=min_lr,
+    power=p)`` without ``cycle``, and torch's ``PolynomialLR(total_iters=T,
+    power=p)`` (whose floor is 0).
+
+    Args:
+        initial_learning_rate: ``a_0``.
+        total: ``T``, the length of the decay, in epochs or steps.
+        power: ``p`` > 0. Default 1.
+        min_learning_rate: absolute floor reached at ``T``. Default 0.
+        steps_per_epoch: when given, ``total`` counts epochs.
+
+    Example:
+
+    >>> from keras_lrkit import PolynomialDecay
+    >>> s = PolynomialDecay(0.1, 10, power=2.0)
+    >>> [round(float(s(t)), 6) for t in (0, 5, 10, 20)]
+    [0.1, 0.025, 0.0, 0.0]
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        total: float,
+        *,
+        power: float = 1.0,
+        min_learning_rate: float = 0.0,
+        steps_per_epoch: int | str | None = None,
+    ) -> None:
+        super().__init__(
+            initial_learning_rate,
+            total,
+            min_learning_rate=min_learning_rate,
+            steps_per_epoch=steps_per_epoch,
+        )
+        if not is_real(power) or power <= 0 or not float32_holds(float(power)):
+            raise fail("power", "a float > 0 that float32 holds", power)
+        self.power = float(power)
+
+    def _decay(self, t: Any) -> Any:
+        # Counted back from the end, so the floor is exact once t reaches T,
+        # and the base (T - t) / T is never below 0.
+        drop = self.initial_learning_rate - self.min_learning_rate
+        remaining = (self.total - t) / self.total
+        if self.power != 1.0:
+            remaining = ops.power(remaining, self.power)
+        return self.min_learning_rate + drop * remaining
+
+
+@_register
+class LinearDecay(PolynomialDecay):
     """A straight line from the initial rate down to the floor.
 
         a_t = min_lr + (a_0 - min_lr) * (1 - min(t, T) / T)
 
-    Held at ``min_lr`` after ``T``. Equal to torch's ``LinearLR`` (from factor
-    1 to ``min_lr / a_0``), Keras's ``PolynomialDecay`` with ``power=1``, and
-    Hugging Face's linear schedule (after any warmup).
+    Held at ``min_lr`` after ``T``: ``PolynomialDecay`` with ``power=1``. Equal
+    to torch's ``LinearLR`` (from factor 1 to ``min_lr / a_0``), Keras's
+    ``PolynomialDecay`` with ``power=1``, and Hugging Face's linear schedule
+    (after any warmup).
 
     Args:
         initial_learning_rate: ``a_0``.
@@ -248,10 +293,89 @@ class LinearDecay(_DecayToFloor):
     [0.1, 0.05, 0.0, 0.0]
     """
 
-    def _decay(self, t: Any) -> Any:
-        # Counted back from the end, so the floor is exact once t reaches T.
-        drop = self.initial_learning_rate - self.min_learning_rate
-        return self.min_learning_rate + drop * ((self.total - t) / self.total)
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        total: float,
+        *,
+        min_learning_rate: float = 0.0,
+        steps_per_epoch: int | str | None = None,
+    ) -> None:
+        super().__init__(
+            initial_learning_rate,
+            total,
+            power=1.0,
+            min_learning_rate=min_learning_rate,
+            steps_per_epoch=steps_per_epoch,
+        )
+
+
+@_register
+class ExponentialDecay(Schedule):
+    """Multiply the rate by ``rate`` every ``every`` units of time, smoothly or in steps.
+
+        a_t = max(min_lr, a_0 * rate ** (t / every))           # smooth
+        a_t = max(min_lr, a_0 * rate ** floor(t / every))      # staircase
+
+    Keras's ``ExponentialDecay(a_0, decay_steps=every, decay_rate=rate,
+    staircase=...)``; torch's ``ExponentialLR(gamma=rate)``, stepped once an
+    epoch, is ``ExponentialDecay(a_0, rate, staircase=True, steps_per_epoch=n)``.
+    With ``staircase`` the exponent switches on its exact step, as
+    ``StepDecay(a_0, every=every, factor=rate)`` does (the same numbers).
+
+    Args:
+        initial_learning_rate: ``a_0``.
+        rate: the multiplier per ``every``, in (0, 1].
+        every: the time over which the rate is multiplied by ``rate``, > 0, in
+            epochs or steps. Default 1.
+        staircase: floor the exponent: the rate changes once every ``every``.
+        min_learning_rate: absolute floor. Default 0.
+        steps_per_epoch: when given, ``every`` counts epochs.
+
+    Example:
+
+    >>> from keras_lrkit import ExponentialDecay
+    >>> s = ExponentialDecay(0.1, 0.5, every=10)
+    >>> [round(float(s(t)), 6) for t in (0, 5, 10, 20)]
+    [0.1, 0.070711, 0.05, 0.025]
+    """
+
+    def __init__(
+        self,
+        initial_learning_rate: float,
+        rate: float,
+        every: float = 1,
+        *,
+        staircase: bool = False,
+        min_learning_rate: float = 0.0,
+        steps_per_epoch: int | str | None = None,
+    ) -> None:
+        super().__init__(steps_per_epoch)
+        self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
+        if not is_real(rate) or not 0 < rate <= 1 or not float32_holds(float(rate)):
+            raise fail("rate", "in (0, 1] (and >= 1.2e-38, which float32 holds)", rate)
+        self.rate = float(rate)
+        self.every = check_positive("every", every)
+        self._check_units()
+        if not isinstance(staircase, bool):
+            raise fail("staircase", "a bool", staircase)
+        self.staircase = staircase
+        self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
+
+    def _check_units(self) -> None:
+        check_positive("every", self.every, self._known_unit)
+
+    def _rate_at_step(self, step: Any) -> Any:
+        period = self.every * self._steps_per_unit  # in steps
+        if self.staircase:
+            exponent, _ = periods(step, period)
+        else:
+            exponent = elapsed(step) / float(period)
+        rate = self.initial_learning_rate * ops.power(self.rate, exponent)
+        return ops.maximum(rate, self.min_learning_rate)
+
+    def _limits(self) -> tuple[float, float]:
+        return self.min_learning_rate, self.initial_learning_rate
 
 
 @_register
