@@ -30,11 +30,19 @@ def schedule_variants(steps: int) -> dict:
         "InverseSqrtDecay": lrk.InverseSqrtDecay(0.01, timescale=100),
         "Constant": lrk.Constant(0.01),
         "Warmup(CosineDecay)": lrk.Warmup(lrk.CosineDecay(0.01, steps), 100),
+        "ExponentialDecay": lrk.ExponentialDecay(0.01, 0.5, steps // 4),
+        "PolynomialDecay": lrk.PolynomialDecay(0.01, steps, power=2.0),
+        "CosineRestarts": lrk.CosineRestarts(0.01, steps // 7, period_factor=2.0),
+        "OneCycle": lrk.OneCycle(0.01, steps),
+        "Cyclic": lrk.Cyclic(0.001, 0.01, steps // 10),
         "keras PiecewiseConstantDecay": k.PiecewiseConstantDecay(
             [steps // 3, 2 * steps // 3], [0.01, 0.001, 0.0001]
         ),
         "keras CosineDecay": k.CosineDecay(0.01, steps),
         "keras PolynomialDecay": k.PolynomialDecay(0.01, steps, 0.0),
+        "keras ExponentialDecay": k.ExponentialDecay(0.01, steps // 4, 0.5),
+        "keras PolynomialDecay power 2": k.PolynomialDecay(0.01, steps, 0.0, power=2.0),
+        "keras CosineDecayRestarts": k.CosineDecayRestarts(0.01, steps // 7),
     }
 
 
@@ -42,6 +50,9 @@ KERAS_EQUIVALENT = {
     "StepDecay": "keras PiecewiseConstantDecay",
     "CosineDecay": "keras CosineDecay",
     "LinearDecay": "keras PolynomialDecay",
+    "ExponentialDecay": "keras ExponentialDecay",
+    "PolynomialDecay": "keras PolynomialDecay power 2",
+    "CosineRestarts": "keras CosineDecayRestarts",
 }
 
 

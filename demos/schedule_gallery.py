@@ -1,10 +1,13 @@
-"""The lecture's learning-rate decays side by side: step, cosine, linear, inverse sqrt, constant, and a warmup.
+"""The learning-rate schedules side by side: the lecture's decays, then the shapes beyond it.
 
-Every curve starts from the same initial rate and runs for the same number of
-epochs, with epochs on the x axis, like the slides of the classic lecture on
-training neural networks. Writes one PNG.
+The first figure holds the decays of the classic lecture on training neural
+networks (step, cosine, linear, inverse sqrt, constant, and a warmup), the
+second the schedules users bring from torch, Keras and fastai (exponential,
+polynomial, cosine with warm restarts, one-cycle, cyclical). Every curve starts
+from the same rate and runs for the same number of epochs, with epochs on the
+x axis. Writes two PNGs: the one named by -o, and the same name with _more.
 
-    python demos/schedule_gallery.py -o gallery.png
+    python demos/schedule_gallery.py -o gallery.png    # gallery.png and gallery_more.png
 """
 
 from __future__ import annotations
@@ -19,8 +22,13 @@ from _common import argument_parser  # noqa: E402  (and the Agg backend)
 from keras_lrkit import (  # noqa: E402
     Constant,
     CosineDecay,
+    CosineRestarts,
+    Cyclic,
+    ExponentialDecay,
     InverseSqrtDecay,
     LinearDecay,
+    OneCycle,
+    PolynomialDecay,
     StepDecay,
     Warmup,
     plot_schedule,
@@ -47,6 +55,48 @@ def gallery(initial: float, epochs: int, steps_per_epoch: int) -> dict:
     }
 
 
+def beyond_the_lecture(initial: float, epochs: int, steps_per_epoch: int) -> dict:
+    spe = steps_per_epoch
+    return {
+        "exponential: x 0.95 an epoch (Keras, torch ExponentialLR)": ExponentialDecay(
+            initial, 0.95, steps_per_epoch=spe
+        ),
+        "polynomial, power 2 (Keras, torch PolynomialLR)": PolynomialDecay(
+            initial, epochs, power=2.0, steps_per_epoch=spe
+        ),
+        "cosine, warm restarts (SGDR): periods x 2, peaks x 0.7": CosineRestarts(
+            initial, max(1, epochs // 15), period_factor=2.0, peak_factor=0.7, steps_per_epoch=spe
+        ),
+        "one-cycle (fastai, torch OneCycleLR)": OneCycle(initial, epochs, steps_per_epoch=spe),
+        "cyclic, triangular2 (torch CyclicLR)": Cyclic(
+            initial / 10, initial, max(1, epochs // 10), mode="triangular2", steps_per_epoch=spe
+        ),
+    }
+
+
+def draw(schedules: dict, title: str, args, path: str) -> None:
+    rows = (len(schedules) + 2) // 3
+    figure = new_figure((12, 3.25 * rows))
+    axes = figure.subplots(rows, 3).ravel()
+    for ax, (name, schedule) in zip(axes, schedules.items()):
+        plot_schedule(
+            schedule, args.epochs * args.steps_per_epoch, ax=ax, title=name, log_scale=False
+        )
+        ax.title.set_fontsize("small")
+        ax.set_ylim(-0.05 * args.initial, 1.05 * args.initial)
+    for ax in axes[len(schedules) :]:
+        ax.set_visible(False)
+    figure.suptitle(title)
+    figure.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    figure.savefig(path)
+    print(f"Wrote {path}")
+    for name, schedule in schedules.items():
+        at = [0, args.epochs // 4, args.epochs // 2, args.epochs - 1]
+        rates = ", ".join(f"epoch {e}: {float(schedule(e * args.steps_per_epoch)):.4g}" for e in at)
+        print(f"  {name:<58} {rates}")
+
+
 def main(argv=None) -> str:
     p = argument_parser(__doc__)
     p.add_argument(
@@ -58,23 +108,19 @@ def main(argv=None) -> str:
         "--steps-per-epoch", type=int, default=20, help="resolution of the curves (default 20)"
     )
     args = p.parse_args(argv)
-    schedules = gallery(args.initial, args.epochs, args.steps_per_epoch)
-    figure = new_figure((12, 6.5))
-    axes = figure.subplots(2, 3).ravel()
-    for ax, (name, schedule) in zip(axes, schedules.items()):
-        plot_schedule(
-            schedule, args.epochs * args.steps_per_epoch, ax=ax, title=name, log_scale=False
-        )
-        ax.set_ylim(-0.05 * args.initial, 1.05 * args.initial)
-    figure.suptitle(f"Learning-rate schedules: initial rate {args.initial}, {args.epochs} epochs")
-    figure.tight_layout()
-    os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
-    figure.savefig(args.output)
-    print(f"Wrote {args.output}")
-    for name, schedule in schedules.items():
-        at = [0, args.epochs // 4, args.epochs // 2, args.epochs - 1]
-        rates = ", ".join(f"epoch {e}: {float(schedule(e * args.steps_per_epoch)):.4g}" for e in at)
-        print(f"  {name:<40} {rates}")
+    base, ext = os.path.splitext(args.output)
+    draw(
+        gallery(args.initial, args.epochs, args.steps_per_epoch),
+        f"The lecture's schedules: initial rate {args.initial}, {args.epochs} epochs",
+        args,
+        args.output,
+    )
+    draw(
+        beyond_the_lecture(args.initial, args.epochs, args.steps_per_epoch),
+        f"Beyond the lecture: peak rate {args.initial}, {args.epochs} epochs",
+        args,
+        f"{base}_more{ext}",
+    )
     return args.output
 
 

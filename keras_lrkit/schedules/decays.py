@@ -18,7 +18,6 @@ from ._base import (
     check_increasing,
     check_positive,
     check_rate,
-    elapsed,
     float32_holds,
     is_integer,
     periods,
@@ -139,7 +138,7 @@ class StepDecay(Schedule):
             rate = self.initial_learning_rate - self.decrement * k
         else:
             rate = self.initial_learning_rate * ops.power(self.factor, k)
-        return ops.maximum(rate, self.min_learning_rate)
+        return rate  # the floor: every rate is clipped to [min_learning_rate, a_0]
 
     def _limits(self) -> tuple[float, float]:
         return self.min_learning_rate, self.initial_learning_rate
@@ -369,10 +368,9 @@ class ExponentialDecay(Schedule):
         period = self.every * self._steps_per_unit  # in steps
         if self.staircase:
             exponent, _ = periods(step, period)
-        else:
-            exponent = elapsed(step) / float(period)
-        rate = self.initial_learning_rate * ops.power(self.rate, exponent)
-        return ops.maximum(rate, self.min_learning_rate)
+        else:  # a negative step gives a rate above a_0, which the clip brings back to a_0
+            exponent = as_float(step) / float(period)
+        return self.initial_learning_rate * ops.power(self.rate, exponent)  # clipped to the floor
 
     def _limits(self) -> tuple[float, float]:
         return self.min_learning_rate, self.initial_learning_rate
