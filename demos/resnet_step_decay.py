@@ -1,17 +1,24 @@
-"""ResNet's step-decay recipe: SGD + momentum, 0.1 divided by 10 at epochs 30, 60 and 90.
+"""ResNet's step-decay recipe on MNIST-1D: SGD + momentum, 0.1 divided by 10 at epochs 30, 60 and 90.
 
-He et al. (2016) train their CIFAR ResNets with SGD, momentum 0.9, weight decay
-1e-4, batch 128 and a learning rate of 0.1 divided by 10 twice (at 32k and 48k
-iterations); the ImageNet recipe, and torchvision's, divide every 30 epochs.
-This demo runs that recipe through ``StepDecay(0.1, [30, 60, 90],
-steps_per_epoch=...)`` on scikit-learn's bundled digits (no download), or on
-CIFAR-10 with ``--dataset cifar10``.
+He et al. (2016) train their ResNets with SGD, momentum 0.9, weight decay 1e-4,
+batch 128 and a learning rate of 0.1 divided by 10 at set points (every 30
+epochs on ImageNet, as torchvision does). This demo runs that recipe through
+``StepDecay(0.1, [30, 60, 90], steps_per_epoch="fit")`` on a ResNet for 1-D
+sequences (``--depth``, default 14) and MNIST-1D (Greydanus & Kobak), generated
+offline: 4,000 training sequences (a tenth held out for validation) and 1,000
+test sequences, reported once, at the end, against the paper's table. It runs
+``--seeds`` times (default 3) and prints, for each milestone, the training loss
+and the validation error in the 3 epochs before and after it: the drop the
+lecture promises, as numbers.
 
-Writes into the output folder: history.csv, history.png (the learning-rate
-staircase beside the loss and accuracy curves), summary.json and model.keras.
+Writes into the output folder: step_decay.png (the staircase, with the
+milestones marked, beside the loss and error curves averaged over the seeds),
+summary.json, and for each seed seed<N>/history.csv, seed<N>/history.png and
+seed<N>/model.keras.
 
-    python demos/resnet_step_decay.py                 # about 2 minutes on 2 CPU cores
-    python demos/resnet_step_decay.py --epochs 10 --milestones 3 6 9
+    python demos/resnet_step_decay.py                              # about 3 minutes on 2 CPU cores
+    python demos/resnet_step_decay.py --epochs 10 --milestones 3 6 9 --seeds 1
+    python demos/resnet_step_decay.py --dataset cifar10 --data-dir ~/data --depth 20
 """
 
 from __future__ import annotations
@@ -26,176 +33,164 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import argument_parser, build_resnet, load_cifar10, load_digits_split, print_table  # noqa: E402
-
-from keras_lrkit import (  # noqa: E402
-    EarlyStoppingWithBestRestore,
-    HistoryPlotter,
-    LearningRateLogger,
-    StepDecay,
+from _common import (  # noqa: E402
+    PAPER_TABLE,
+    argument_parser,
+    build_resnet,
+    load_data,
+    print_table,
 )
+
+from keras_lrkit import HistoryPlotter, LearningRateLogger, StepDecay, plot_history  # noqa: E402
 
 
 def parse_args(argv=None):
     p = argument_parser(__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument(
-        "--dataset",
-        choices=["digits", "cifar10"],
-        default="digits",
-        help="digits: bundled with scikit-learn, no download (default); cifar10: keras.datasets, needs internet once",
-    )
+    p.add_argument("--dataset", choices=["mnist1d", "digits", "cifar10"], default="mnist1d",
+                   help="mnist1d: generated offline (default); digits: scikit-learn's 8x8 digits; "
+                   "cifar10: from Keras's cache or --data-dir, never downloaded")  # fmt: skip
+    p.add_argument("--data-dir", help="cifar10: the folder holding cifar-10-python.tar.gz")
     p.add_argument("--epochs", type=int, default=100, help="epochs to train (default 100)")
-    p.add_argument(
-        "--milestones",
-        type=int,
-        nargs="+",
-        default=[30, 60, 90],
-        help="epochs at which the rate is divided by 10 (default 30 60 90)",
-    )
-    p.add_argument(
-        "--learning-rate", type=float, default=0.1, help="initial learning rate (default 0.1)"
-    )
+    p.add_argument("--milestones", type=int, nargs="+", default=[30, 60, 90],
+                   help="epochs at which the rate is divided by 10 (default 30 60 90)")  # fmt: skip
+    p.add_argument("--learning-rate", type=float, default=0.1, help="initial rate (default 0.1)")
     p.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
+    p.add_argument("--depth", type=int, default=14, help="ResNet depth, 6n+2 (default 14)")
+    p.add_argument("--width", type=int, default=16, help="filters in the first stage (default 16)")
+    p.add_argument("--weight-decay", type=float, default=1e-4, help="as the paper's (default 1e-4)")
+    p.add_argument("--seeds", type=int, default=3, help="how many seeds to train (default 3)")
+    p.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
     p.add_argument(
-        "--depth",
-        type=int,
-        default=20,
-        help="ResNet depth, 6n+2: 8, 14, 20 (default), 32, 44, 56, 110",
+        "--max-samples", type=int, help="use only this many training sequences (smoke tests)"
     )
-    p.add_argument(
-        "--weight-decay",
-        type=float,
-        default=1e-4,
-        help="L2 weight decay as in the paper (default 1e-4)",
-    )
-    p.add_argument(
-        "--early-stopping",
-        action="store_true",
-        help="add EarlyStoppingWithBestRestore on val_accuracy (the ResNet recipe has none)",
-    )
-    p.add_argument(
-        "--patience", type=int, default=10, help="patience for --early-stopping (default 10)"
-    )
-    p.add_argument(
-        "--max-samples", type=int, default=None, help="use only this many images (smoke tests)"
-    )
-    p.add_argument("--seed", type=int, default=0, help="random seed (default 0)")
-    p.add_argument(
-        "--output",
-        default=os.path.join("runs", "resnet_step_decay"),
-        help="output folder (default runs/resnet_step_decay)",
-    )
-    p.add_argument(
-        "--verbose",
-        type=int,
-        default=2,
-        choices=[0, 1, 2],
-        help="Keras fit verbosity (default 2: a line per epoch)",
-    )
+    p.add_argument("--output", default=os.path.join("runs", "resnet_step_decay"),
+                   help="output folder (default runs/resnet_step_decay)")  # fmt: skip
+    p.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2],
+                   help="Keras fit verbosity (default 0: a line per seed)")  # fmt: skip
     args = p.parse_args(argv)
-    if args.epochs < 1:
-        p.error(f"--epochs must be >= 1, got {args.epochs}")
-    if args.batch_size < 1:
-        p.error(f"--batch-size must be >= 1, got {args.batch_size}")
+    for name in ("epochs", "batch_size", "seeds", "depth", "width"):
+        if getattr(args, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
+    if sorted(set(args.milestones)) != args.milestones or min(args.milestones) < 1:
+        p.error(f"--milestones must be increasing epochs >= 1, got {args.milestones}")
     return args
 
 
-def phases(milestones, epochs):
-    """[(first_epoch, last_epoch)] of each constant-rate phase within the run."""
-    edges = [0] + [m for m in milestones if 0 < m < epochs] + [epochs]
-    return [(a, b - 1) for a, b in zip(edges, edges[1:]) if b > a]
+def phase_table(histories: list[dict], milestones: list[int], epochs: int) -> list[dict]:
+    """For each milestone: the rate before and after, and the mean (over seeds) training loss and
+    validation error in the 3 epochs before it and the 3 from it."""
+    table = []
+    for m in (m for m in milestones if m < epochs):
+        before = list(range(max(0, m - 3), m))
+        after = list(range(m, min(epochs, m + 3)))
+
+        def mean(key, epochs_, error=False):
+            values = [(1 - h[key][e]) if error else h[key][e] for h in histories for e in epochs_]
+            return float(np.mean(values))
+
+        table.append({
+            "milestone": m,
+            "rate_before": float(histories[0]["learning_rate"][m - 1]),
+            "rate_after": float(histories[0]["learning_rate"][m]),
+            "train_loss_before": mean("loss", before),
+            "train_loss_after": mean("loss", after),
+            "val_error_before": mean("val_accuracy", before, error=True),
+            "val_error_after": mean("val_accuracy", after, error=True),
+        })  # fmt: skip
+    return table
+
+
+def figure(histories: list[dict], milestones: list[int], best_epoch: int, path: str) -> None:
+    """The staircase with its milestones, and the mean loss and error curves that follow it."""
+    mean = {
+        key: list(np.mean([h[key] for h in histories], axis=0))
+        for key in ("loss", "val_loss", "learning_rate")
+    }
+    mean["error"] = list(1 - np.mean([h["accuracy"] for h in histories], axis=0))
+    mean["val_error"] = list(1 - np.mean([h["val_accuracy"] for h in histories], axis=0))
+    fig = plot_history(mean, metrics=["loss", "error"], best_epoch=best_epoch,
+                       title=f"ResNet step decay, mean of {len(histories)} seed(s)")  # fmt: skip
+    for ax in fig.axes:
+        for m in milestones:
+            ax.axvline(m, color="gray", linewidth=0.8, alpha=0.5)
+    fig.text(0.99, 0.01, f"gray: the milestones, {', '.join(map(str, milestones))}",
+             ha="right", va="bottom", fontsize="small", color="gray")  # fmt: skip
+    fig.savefig(path)
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
-    keras.utils.set_random_seed(args.seed)
+    data = load_data(args.dataset, max_samples=args.max_samples, data_dir=args.data_dir)
+    (x, y), (x_val, y_val), (x_test, y_test) = data["train"], data["val"], data["test"]
     os.makedirs(args.output, exist_ok=True)
-    if args.dataset == "digits":
-        (x_train, y_train), (x_val, y_val) = load_digits_split(
-            args.seed, max_samples=args.max_samples
-        )
-    else:
-        (x_train, y_train), (x_val, y_val) = load_cifar10()
-        if args.max_samples:
-            x_train, y_train = x_train[: args.max_samples], y_train[: args.max_samples]
-            x_val, y_val = x_val[: args.max_samples // 5 + 1], y_val[: args.max_samples // 5 + 1]
-    steps_per_epoch = int(np.ceil(len(x_train) / args.batch_size))
-    schedule = StepDecay(
-        args.learning_rate, args.milestones, factor=0.1, steps_per_epoch=steps_per_epoch
-    )
-    model = build_resnet(
-        x_train.shape[1:], classes=10, depth=args.depth, weight_decay=args.weight_decay
-    )
-    model.compile(
-        optimizer=keras.optimizers.SGD(schedule, momentum=0.9),
-        loss="sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
-    callbacks = [LearningRateLogger()]
-    stopper = None
-    if args.early_stopping:
-        stopper = EarlyStoppingWithBestRestore("val_accuracy", patience=args.patience, verbose=1)
-        callbacks.append(stopper)
-    plotter = HistoryPlotter(
-        os.path.join(args.output, "history.png"),
-        csv_path=os.path.join(args.output, "history.csv"),
-        every=5,
-    )
-    callbacks.append(plotter)
-    print(
-        f"ResNet-{args.depth} on {args.dataset}: {len(x_train)} training / {len(x_val)} validation images, "
-        f"{steps_per_epoch} steps per epoch, lr {args.learning_rate} / 10 at epochs {args.milestones}"
-    )
-    start = time.perf_counter()
-    history = model.fit(
-        x_train,
-        y_train,
-        validation_data=(x_val, y_val),
-        batch_size=args.batch_size,
-        epochs=args.epochs,
-        callbacks=callbacks,
-        verbose=args.verbose,
-    )
-    seconds = time.perf_counter() - start
-    model.save(os.path.join(args.output, "model.keras"))
+    seeds = list(range(args.seed, args.seed + args.seeds))
+    print(f"ResNet-{args.depth} on {args.dataset}: {len(x)} training / {len(x_val)} validation / "
+          f"{len(x_test)} test samples; SGD + momentum 0.9, weight decay {args.weight_decay}, batch "
+          f"{args.batch_size}; rate {args.learning_rate} / 10 at epochs {args.milestones}; "
+          f"{args.epochs} epochs; seeds {seeds}")  # fmt: skip
+    histories, test_accuracies, started = [], [], time.perf_counter()
+    for seed in seeds:
+        keras.utils.set_random_seed(seed)
+        model = build_resnet(x.shape[1:], depth=args.depth, width=args.width,
+                             weight_decay=args.weight_decay)  # fmt: skip
+        schedule = StepDecay(args.learning_rate, args.milestones, steps_per_epoch="fit")
+        model.compile(keras.optimizers.SGD(schedule, momentum=0.9),
+                      "sparse_categorical_crossentropy", metrics=["accuracy"])  # fmt: skip
+        folder = os.path.join(args.output, f"seed{seed}")
+        plotter = HistoryPlotter(os.path.join(folder, "history.png"), every=5,
+                                 csv_path=os.path.join(folder, "history.csv"),
+                                 monitor="val_accuracy")  # fmt: skip
+        history = model.fit(x, y, validation_data=(x_val, y_val), batch_size=args.batch_size,
+                            epochs=args.epochs, verbose=args.verbose,
+                            callbacks=[LearningRateLogger(), plotter])  # fmt: skip
+        test_accuracy = float(model.evaluate(x_test, y_test, verbose=0)[1])  # once, at the end
+        model.save(os.path.join(folder, "model.keras"))
+        histories.append(history.history)
+        test_accuracies.append(test_accuracy)
+        h = history.history
+        print(f"  seed {seed}: test accuracy {test_accuracy:.4f} (validation {h['val_accuracy'][-1]:.4f}, "
+              f"training loss {h['loss'][-1]:.4f} at the end)")  # fmt: skip
+    seconds = time.perf_counter() - started
 
-    h = history.history
-    table = []
-    for first, last in phases(args.milestones, len(h["loss"])):
-        table.append(
-            [f"{first}-{last}", f"{h['learning_rate'][last]:.0e}", f"{h['val_accuracy'][last]:.4f}"]
-        )
-    print()
-    print_table(["epochs", "learning rate", "val accuracy at end"], table)
-    best_epoch = int(np.argmax(h["val_accuracy"]))
+    table = phase_table(histories, args.milestones, args.epochs)
+    print("\nAt each milestone, the 3 epochs before against the 3 from it (mean over the seeds):")
+    print_table(
+        ["milestone", "rate", "train loss before", "after", "val error before", "after"],
+        [[r["milestone"], f"{r['rate_before']:.0e} -> {r['rate_after']:.0e}",
+          f"{r['train_loss_before']:.4f}", f"{r['train_loss_after']:.4f}",
+          f"{r['val_error_before']:.4f}", f"{r['val_error_after']:.4f}"] for r in table],
+    )  # fmt: skip
+    mean_val = np.mean([h["val_accuracy"] for h in histories], axis=0)
+    best_epoch = int(np.argmax(mean_val))
+    accuracy = float(np.mean(test_accuracies))
+    spread = float(np.std(test_accuracies, ddof=1)) if len(test_accuracies) > 1 else 0.0
+    print(f"\nTest accuracy on {args.dataset}: {accuracy:.4f} (mean of {len(seeds)} seed(s); "
+          f"sd {spread:.4f}, {min(test_accuracies):.4f} to {max(test_accuracies):.4f})")  # fmt: skip
+    if args.dataset == "mnist1d":
+        print("The paper's table (test accuracy on MNIST-1D):")
+        print_table(["model", "test accuracy"],
+                    [*[[k, f"{v:.2f}"] for k, v in PAPER_TABLE.items()],
+                     [f"this ResNet-{args.depth}, step decay", f"{accuracy:.4f}"]])  # fmt: skip
+    figure(histories, args.milestones, best_epoch, os.path.join(args.output, "step_decay.png"))
     summary = {
         "dataset": args.dataset,
         "depth": args.depth,
-        "epochs_run": len(h["loss"]),
+        "epochs": args.epochs,
         "milestones": args.milestones,
-        "steps_per_epoch": steps_per_epoch,
-        "final_val_accuracy": float(h["val_accuracy"][-1]),
-        "best_val_accuracy": float(h["val_accuracy"][best_epoch]),
+        "seeds": seeds,
+        "test_accuracy": accuracy,
+        "test_accuracies": test_accuracies,
+        "test_accuracy_sd": spread,
+        "paper_table": PAPER_TABLE if args.dataset == "mnist1d" else None,
+        "phases": table,
         "best_epoch": best_epoch,
-        "phases": [
-            {"epochs": row[0], "learning_rate": float(row[1]), "val_accuracy_at_end": float(row[2])}
-            for row in table
-        ],
-        "early_stopping": None
-        if stopper is None
-        else {
-            "best_epoch": stopper.best_epoch,
-            "stopped_epoch": stopper.stopped_epoch,
-            "stop_reason": stopper.stop_reason,
-        },
+        "best_val_accuracy": float(mean_val[best_epoch]),
         "seconds": round(seconds, 1),
     }
     with open(os.path.join(args.output, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2)
-    print(
-        f"\nfinal val accuracy {summary['final_val_accuracy']:.4f}, best {summary['best_val_accuracy']:.4f} "
-        f"at epoch {best_epoch}; {seconds:.0f} s. Wrote {args.output}/history.csv, history.png, summary.json, model.keras"
-    )
+    print(f"\nMean validation accuracy peaks at epoch {best_epoch} ({mean_val[best_epoch]:.4f}); "
+          f"{seconds:.0f} s. Wrote {args.output}: step_decay.png, summary.json, seed*/")  # fmt: skip
     return summary
 
 

@@ -21,8 +21,9 @@ from matplotlib.ticker import MaxNLocator, NullLocator
 from ._metrics import direction_from_name
 
 LR_KEYS = ("learning_rate", "lr")
-_MISSING = ("", "NA")
-_LEGEND_ROOM = 0.35  # inches above the panels for the figure's one legend  # how HistoryPlotter and Keras's CSVLogger write a value that is not there
+_MISSING = ("", "NA")  # how HistoryPlotter and Keras's CSVLogger write a value that is not there
+_LEGEND_ROOM = 0.35  # inches above the panels for the figure's one legend
+_TITLE_ROOM = 0.3  # and above the legend for a title
 _NOT_METRICS = ("epoch",) + LR_KEYS
 
 
@@ -202,7 +203,7 @@ def plot_history(
     drawing.update(table, best_epoch=best_epoch, stopped_epoch=stopped_epoch)
     if tight_layout:  # below the legend, which the layout does not see
         height = drawing.figure.get_size_inches()[1]
-        drawing.figure.tight_layout(rect=(0, 0, 1, 1 - _LEGEND_ROOM / height))
+        drawing.figure.tight_layout(rect=(0, 0, 1, 1 - drawing.header / height))
     return drawing.figure
 
 
@@ -256,6 +257,8 @@ class HistoryFigure:
         self._layout: tuple | None = None  # the panels: (metric names, rate key)
         self._panels: list[dict[str, Any]] = []
         self._frame: tuple | None = None  # what the cached picture shows
+        # Inches above the panels: the legend, and the title above it.
+        self.header = _LEGEND_ROOM + (_TITLE_ROOM if title else 0.0)
         self._drawn_frame: tuple | None = None
         self._background: Any = None
 
@@ -293,8 +296,12 @@ class HistoryFigure:
                 log = _stepped_down(data)
             else:
                 log = panel["loss"] and _wide(data, 100)
-            panel["scale"] = "log" if log else "linear"
-            panel["ylim"] = self._limits(panel.get("ylim"), data, log)
+            scale = "log" if log else "linear"
+            kept = (
+                panel.get("ylim") if panel.get("scale") == scale else None
+            )  # a new scale: new limits
+            panel["scale"] = scale
+            panel["ylim"] = self._limits(kept, data, log)
             frame.append((panel["scale"], panel["ylim"], tuple(len(v) > 0 for v in values)))
         frame.append(self._x_limits(epochs))
         self._frame = tuple(frame)
@@ -315,7 +322,7 @@ class HistoryFigure:
         width, height = self.figure.get_size_inches()
         self.figure.subplots_adjust(
             left=0.8 / width, right=1 - 0.2 / width, bottom=0.55 / height,
-            top=1 - (0.4 + _LEGEND_ROOM) / height,
+            top=1 - (0.4 + self.header) / height,
             wspace=0.35,
         )  # fmt: skip
         axes = self.figure.subplots(1, max(panels, 1), squeeze=False)[0]
@@ -328,7 +335,7 @@ class HistoryFigure:
             (rate,) = ax.plot([], [], drawstyle="steps-post", color="tab:green")
             self._panels.append(self._panel(ax, "learning rate", "learning rate", {lr_key: rate}))
         if self.title:
-            self.figure.suptitle(self.title, y=1 - 0.1 / height, va="top")
+            self.figure.suptitle(self.title, y=1 - 0.05 / height, va="top")
 
     def _panel(self, ax: Any, title: str, ylabel: str, lines: dict[str, Any]) -> dict[str, Any]:
         rate = title == "learning rate"
@@ -357,8 +364,11 @@ class HistoryFigure:
         low, high = float(finite.min()), float(finite.max())
         if self.sticky_limits and current is not None and current[0] <= low and high <= current[1]:
             return current  # the data still fit: keep the frame
-        if log:
-            return 10 ** math.floor(math.log10(low)), 10 ** math.ceil(math.log10(high))
+        if log:  # a margin of 0.15 decade, so a rate of exactly 0.1 is not drawn on the edge
+            low, high = math.log10(low) - 0.15, math.log10(high) + 0.15
+            if self.sticky_limits:  # rounded out to whole decades: kept longer
+                low, high = math.floor(low), math.ceil(high)
+            return 10**low, 10**high
         if low == high:
             pad = abs(low) * 0.05 or 0.05
             low, high = low - pad, high + pad
@@ -410,7 +420,7 @@ class HistoryFigure:
             self.figure.legend(
                 list(handles.values()), list(handles), loc="upper center",
                 ncol=len(handles), fontsize="small", frameon=False,
-                bbox_to_anchor=(0.5, 1 - 0.05 / self.figure.get_size_inches()[1]),
+                bbox_to_anchor=(0.5, 1 - (self.header - _LEGEND_ROOM + 0.05) / self.figure.get_size_inches()[1]),
             )  # fmt: skip
 
     # --- rendering ---------------------------------------------------------------
