@@ -267,6 +267,15 @@ def build_mlp(input_shape, classes: int = 10, width: int = 256, depth: int = 2) 
     return keras.Sequential(layers)
 
 
+def marked_best_epoch(figure) -> int | None:
+    """The epoch a keras_lrkit figure marks as the best ("best epoch N" on its first panel)."""
+    for line in figure.axes[0].get_lines():
+        label = line.get_label()
+        if label.startswith("best epoch ") and line.get_visible():
+            return int(label.split()[-1])
+    return None
+
+
 def print_table(headers, rows) -> None:
     """A plain aligned text table."""
     cells = [[str(h) for h in headers]] + [[str(c) for c in row] for row in rows]

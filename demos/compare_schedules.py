@@ -1,11 +1,23 @@
-"""Same model, same seed, one run per schedule: with SGD + momentum, and again with Adam.
+"""Does SGD + momentum want a decaying rate, and Adam not? Five schedules, two optimizers, several seeds, on MNIST-1D.
 
-Puts numbers on the lecture's advice that SGD with momentum does better with
-a decaying rate, while Adam (or RMSProp) often does fine with a constant one.
-Prints a table (best and final validation accuracy, the best epoch, wall
-time) and writes one figure overlaying the validation curves and the rates.
+The lecture's advice: SGD with momentum does better with a decaying rate,
+while Adam (or RMSProp) often does fine with a constant one. This demo puts
+numbers on it. A small CNN (three strided convolutions with batch
+normalization) trains on MNIST-1D with SGD + momentum (rate 0.1) and with Adam
+(1e-3), each under a constant rate, a step decay (/10 at half and three
+quarters of the run), a cosine, a linear decay and an inverse square root,
+``--seeds`` times (default 5, the same seeds in every cell). Each run keeps the
+weights of its best validation epoch; test accuracy is measured once, at the
+end, for those weights ("best") and for the last ones ("final"). The table
+gives the mean and a 95% interval over the seeds; the verdict compares each
+decay with the constant rate, seed by seed, and says which differences are
+larger than their interval and which are not.
 
-    python demos/compare_schedules.py --output runs/compare_schedules
+Writes compare_schedules.png (mean validation curves, and the rate at the
+first step of each epoch) and results.json into the output folder.
+
+    python demos/compare_schedules.py                 # about 5 minutes on 2 CPU cores
+    python demos/compare_schedules.py --epochs 10 --seeds 2
 """
 
 from __future__ import annotations
@@ -19,113 +31,206 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import argument_parser, build_mlp, load_digits_split, print_table  # noqa: E402
+from _common import argument_parser, load_data, mean_interval, print_table  # noqa: E402
 
 from keras_lrkit import (  # noqa: E402
     Constant,
     CosineDecay,
+    EarlyStoppingWithBestRestore,
     InverseSqrtDecay,
-    LearningRateLogger,
     LinearDecay,
     StepDecay,
 )
 from keras_lrkit.plotting import new_figure  # noqa: E402
 
 OPTIMIZERS = {
-    "SGD+momentum": (keras.optimizers.SGD, 0.1, {"momentum": 0.9}),
-    "Adam": (keras.optimizers.Adam, 1e-3, {}),
+    "SGD+momentum": (lambda s: keras.optimizers.SGD(s, momentum=0.9), 0.1),
+    "Adam": (lambda s: keras.optimizers.Adam(s), 1e-3),
 }
+DECAYS = ["step", "cosine", "linear", "inverse sqrt"]
 
 
-def schedules(initial: float, epochs: int, spe: int) -> dict:
+def schedules(initial: float, epochs: int) -> dict:
+    fit = "fit"  # epochs of the steps fit runs
     return {
-        "constant": Constant(initial, steps_per_epoch=spe),
+        "constant": Constant(initial),
         "step": StepDecay(
-            initial, sorted({max(1, epochs // 2), max(1, epochs * 3 // 4)}), steps_per_epoch=spe
-        ),
-        "cosine": CosineDecay(initial, epochs, steps_per_epoch=spe),
-        "linear": LinearDecay(initial, epochs, steps_per_epoch=spe),
+            initial, sorted({max(1, epochs // 2), max(2, epochs * 3 // 4)}), steps_per_epoch=fit
+        ),  # fmt: skip
+        "cosine": CosineDecay(initial, epochs, steps_per_epoch=fit),
+        "linear": LinearDecay(initial, epochs, steps_per_epoch=fit),
         "inverse sqrt": InverseSqrtDecay(
-            initial, timescale=max(1, epochs // 10), steps_per_epoch=spe
+            initial, timescale=max(1, epochs / 10), steps_per_epoch=fit
         ),
     }
 
 
-def main(argv=None) -> list:
-    p = argument_parser(__doc__)
-    p.add_argument("--epochs", type=int, default=40, help="epochs per run (default 40)")
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument(
-        "--train-samples", type=int, default=None, help="use only this many images (smoke tests)"
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--output", default=os.path.join("runs", "compare_schedules"), help="output folder"
-    )
-    args = p.parse_args(argv)
-    os.makedirs(args.output, exist_ok=True)
-    (x_train, y_train), (x_val, y_val) = load_digits_split(
-        args.seed, max_samples=args.train_samples
-    )
-    spe = int(np.ceil(len(x_train) / args.batch_size))
+def cnn(input_shape, classes: int = 10) -> keras.Model:
+    layers = keras.layers
+    inputs = keras.Input(input_shape)
+    x = inputs
+    for filters in (32, 64, 64):
+        x = layers.Conv1D(filters, 5, strides=2, padding="same", use_bias=False)(x)
+        x = layers.ReLU()(layers.BatchNormalization(momentum=0.9)(x))
+    outputs = layers.Dense(classes, activation="softmax")(layers.Flatten()(x))
+    return keras.Model(inputs, outputs)
 
-    results, curves = [], {}
-    for opt_name, (make, initial, kwargs) in OPTIMIZERS.items():
-        for name, schedule in schedules(initial, args.epochs, spe).items():
-            keras.utils.set_random_seed(args.seed)  # same initial weights and batches for every run
-            model = build_mlp(x_train.shape[1:], width=128, depth=2)
-            model.compile(
-                make(schedule, **kwargs), "sparse_categorical_crossentropy", metrics=["accuracy"]
-            )
-            start = time.perf_counter()
-            h = model.fit(
-                x_train, y_train, validation_data=(x_val, y_val), batch_size=args.batch_size,
-                epochs=args.epochs, verbose=0, callbacks=[LearningRateLogger()],
-            ).history  # fmt: skip
-            seconds = time.perf_counter() - start
-            best = int(np.argmax(h["val_accuracy"]))
-            results.append(
-                {"optimizer": opt_name, "schedule": name, "best_val_accuracy": h["val_accuracy"][best],
-                 "final_val_accuracy": h["val_accuracy"][-1], "best_epoch": best, "seconds": round(seconds, 1)}
-            )  # fmt: skip
-            curves[(opt_name, name)] = (h["val_accuracy"], h["learning_rate"])
-            print(
-                f"{opt_name:>12} {name:<13} best {h['val_accuracy'][best]:.4f} (epoch {best}), final {h['val_accuracy'][-1]:.4f}"
-            )
 
-    print()
-    print_table(
-        ["optimizer", "schedule", "best val acc", "final val acc", "best epoch", "seconds"],
-        [[r["optimizer"], r["schedule"], f"{r['best_val_accuracy']:.4f}", f"{r['final_val_accuracy']:.4f}",
-          r["best_epoch"], r["seconds"]] for r in results],
-    )  # fmt: skip
-    for opt_name in OPTIMIZERS:
-        rows = [r for r in results if r["optimizer"] == opt_name]
-        constant = next(r for r in rows if r["schedule"] == "constant")["final_val_accuracy"]
-        decayed = max(r["final_val_accuracy"] for r in rows if r["schedule"] != "constant")
-        print(
-            f"{opt_name}: best decaying schedule ends at {decayed:.4f}, the constant rate at {constant:.4f} ({decayed - constant:+.4f})."
-        )
+class _TestAtTheEnd(keras.callbacks.Callback):
+    """Test accuracy of the last weights, before early stopping puts the best ones back."""
 
-    figure = new_figure((12, 7))
-    axes = figure.subplots(2, 2)
-    for row, opt_name in enumerate(OPTIMIZERS):
-        for (o, name), (acc, lr) in curves.items():
-            if o == opt_name:
-                axes[row, 0].plot(acc, label=name)
-                axes[row, 1].plot(lr, label=name, drawstyle="steps-post")
-        axes[row, 0].set_title(f"{opt_name}: validation accuracy")
-        axes[row, 0].set_ylim(0.8, 1.0)
-        axes[row, 1].set_title(f"{opt_name}: learning rate")
+    def __init__(self, x, y):
+        super().__init__()
+        self.x, self.y, self.accuracy = x, y, None
+
+    def on_train_end(self, logs=None):
+        self.accuracy = float(self.model.evaluate(self.x, self.y, verbose=0)[1])
+
+
+def run(optimizer: str, name: str, seed: int, data: dict, epochs: int, batch_size: int) -> dict:
+    (x, y), (x_val, y_val), (x_test, y_test) = data["train"], data["val"], data["test"]
+    make, initial = OPTIMIZERS[optimizer]
+    keras.utils.set_random_seed(seed)  # the same weights and batches in every cell
+    schedule = schedules(initial, epochs)[name]
+    model = cnn(x.shape[1:])
+    model.compile(make(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
+    final = _TestAtTheEnd(x_test, y_test)
+    best = EarlyStoppingWithBestRestore(
+        "val_accuracy", patience=epochs
+    )  # keeps the best, never stops
+    started = time.perf_counter()
+    h = model.fit(x, y, validation_data=(x_val, y_val), batch_size=batch_size, epochs=epochs,
+                  verbose=0, callbacks=[final, best]).history  # fmt: skip
+    seconds = time.perf_counter() - started
+    steps = np.arange(epochs) * schedule.steps_per_epoch if schedule.steps_per_epoch else None
+    rates = keras.ops.convert_to_numpy(
+        schedule(steps if steps is not None else np.zeros(epochs, "int64"))
+    )
+    return {
+        "optimizer": optimizer,
+        "schedule": name,
+        "seed": seed,
+        "best_test_accuracy": float(model.evaluate(x_test, y_test, verbose=0)[1]),
+        "final_test_accuracy": final.accuracy,
+        "best_epoch": best.best_epoch,
+        "val_accuracy": [float(v) for v in h["val_accuracy"]],
+        "rates": [
+            float(r) for r in np.broadcast_to(rates, (epochs,))
+        ],  # at each epoch's first step
+        "seconds": round(seconds, 2),
+    }
+
+
+def verdict(runs: list[dict], seeds: list[int]) -> list[str]:
+    """Each decay against the constant rate, paired by seed: which differences exceed their interval."""
+    lines = []
+    for optimizer in OPTIMIZERS:
+        final = {
+            (r["schedule"], r["seed"]): r["final_test_accuracy"]
+            for r in runs
+            if r["optimizer"] == optimizer
+        }
+        better, worse, noise = [], [], []
+        for name in DECAYS:
+            diffs = [final[(name, s)] - final[("constant", s)] for s in seeds]
+            mean, low, high = mean_interval(diffs)
+            if len(seeds) > 1 and low > 0:
+                where, group = "better beyond the noise (the interval excludes 0)", better
+            elif len(seeds) > 1 and high < 0:
+                where, group = "worse beyond the noise (the interval excludes 0)", worse
+            else:
+                where, group = "within the noise (the interval holds 0)", noise
+            group.append(name)
+            lines.append(f"{optimizer}: {name} - constant = {100 * mean:+.2f} points of final test "
+                         f"accuracy, 95% interval {100 * low:+.2f} to {100 * high:+.2f}: {where}")  # fmt: skip
+        if len(seeds) < 2:
+            lines.append(f"{optimizer}: one seed gives no interval, so no verdict.")
+            continue
+        parts = [f"better than the constant rate: {', '.join(better) or 'none'}"]
+        if worse:
+            parts.append(f"worse: {', '.join(worse)}")
+        if noise:
+            parts.append(f"no different beyond the noise: {', '.join(noise)}")
+        lines.append(f"{optimizer}: {'; '.join(parts)}.")
+    return lines
+
+
+def figure(runs: list[dict], path: str) -> None:
+    fig = new_figure((12, 7))
+    axes = fig.subplots(2, 2)
+    for row, optimizer in enumerate(OPTIMIZERS):
+        for name in ["constant", *DECAYS]:
+            cell = [r for r in runs if r["optimizer"] == optimizer and r["schedule"] == name]
+            curve = np.mean([r["val_accuracy"] for r in cell], axis=0)
+            axes[row, 0].plot(curve, label=name)
+            axes[row, 1].plot(cell[0]["rates"], label=name, drawstyle="steps-post")
+        axes[row, 0].set_title(f"{optimizer}: validation accuracy (mean of {len(cell)} seeds)")
+        axes[row, 0].set_ylabel("validation accuracy")
+        axes[row, 0].set_ylim(0.6, 1.0)
+        axes[row, 1].set_title(f"{optimizer}: the rate at each epoch's first step")
+        axes[row, 1].set_ylabel("learning rate")
         for ax in axes[row]:
             ax.set_xlabel("epoch")
             ax.grid(alpha=0.3)
             ax.legend(fontsize="small")
-    figure.tight_layout()
-    figure.savefig(os.path.join(args.output, "compare_schedules.png"))
+    fig.tight_layout()
+    fig.savefig(path)
+
+
+def main(argv=None) -> dict:
+    p = argument_parser(__doc__)
+    p.add_argument("--epochs", type=int, default=30, help="epochs per run (default 30)")
+    p.add_argument("--seeds", type=int, default=5, help="seeds per cell (default 5)")
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--max-samples", type=int, help="use only this many sequences (smoke tests)")
+    p.add_argument(
+        "--output", default=os.path.join("runs", "compare_schedules"), help="output folder"
+    )
+    args = p.parse_args(argv)
+    if args.epochs < 2 or args.seeds < 1:
+        p.error(f"--epochs must be >= 2 and --seeds >= 1, got {args.epochs} and {args.seeds}")
+    os.makedirs(args.output, exist_ok=True)
+    data = load_data("mnist1d", max_samples=args.max_samples)
+    seeds = list(range(args.seeds))
+    print(f"A small CNN on MNIST-1D, {args.epochs} epochs, seeds {seeds}: "
+          f"{len(OPTIMIZERS) * 5 * len(seeds)} runs")  # fmt: skip
+    runs, started = [], time.perf_counter()
+    for optimizer in OPTIMIZERS:
+        for name in ["constant", *DECAYS]:
+            for seed in seeds:
+                runs.append(run(optimizer, name, seed, data, args.epochs, args.batch_size))
+            cell = runs[-len(seeds) :]
+            print(f"  {optimizer:>12} {name:<12} final test accuracy "
+                  f"{np.mean([r['final_test_accuracy'] for r in cell]):.4f}")  # fmt: skip
+    seconds = time.perf_counter() - started
+
+    cells, rows = [], []
+    for optimizer in OPTIMIZERS:
+        for name in ["constant", *DECAYS]:
+            cell = [r for r in runs if r["optimizer"] == optimizer and r["schedule"] == name]
+            best = mean_interval([r["best_test_accuracy"] for r in cell])
+            final = mean_interval([r["final_test_accuracy"] for r in cell])
+            cells.append({"optimizer": optimizer, "schedule": name, "best_test_accuracy": best,
+                          "final_test_accuracy": final,
+                          "mean_best_epoch": float(np.mean([r["best_epoch"] for r in cell]))})  # fmt: skip
+            rows.append([optimizer, name, *(f"{m:.4f} [{lo:.4f}, {hi:.4f}]" for m, lo, hi in (best, final)),
+                         f"{np.mean([r['best_epoch'] for r in cell]):.1f}",
+                         f"{np.mean([r['seconds'] for r in cell]):.1f}"])  # fmt: skip
+    print(f"\nTest accuracy, mean [95% interval] over {len(seeds)} seed(s):")
+    print_table(
+        ["optimizer", "schedule", "best (by validation)", "final", "best epoch", "s/run"], rows
+    )
+    lines = verdict(runs, seeds)
+    print("\nVerdict, from these numbers (the lecture: SGD + momentum wants a decaying rate, Adam does "
+          "fine with a constant one):")  # fmt: skip
+    for line in lines:
+        print(f"  {line}")
+    figure(runs, os.path.join(args.output, "compare_schedules.png"))
+    results = {"epochs": args.epochs, "seeds": seeds, "cells": cells, "verdict": lines,
+               "runs": runs, "seconds": round(seconds, 1)}  # fmt: skip
     with open(os.path.join(args.output, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
-    print(f"Wrote {args.output}/compare_schedules.png, results.json")
+    print(f"\n{seconds:.0f} s. Wrote {args.output}/compare_schedules.png, results.json")
     return results
 
 

@@ -1,11 +1,12 @@
 """Find a learning rate with a range test, then check it: train at it, at 1/100 of it and at 100x it.
 
-Runs keras_lrkit's learning-rate range test on the digits ResNet (SGD with
-momentum), writes the loss-against-rate plot with the suggestion marked,
-then trains a fresh copy of the model for a few epochs at each of the three
-rates and prints the results side by side.
+Runs keras_lrkit's learning-rate range test on the MNIST-1D ResNet (SGD with
+momentum), writes the loss-against-rate plot with the suggestion marked, then
+trains a fresh copy of the model for a few epochs at each of the three rates
+and prints validation accuracy side by side (the test split stays unused: the
+choice of a rate is model selection).
 
-    python demos/find_lr.py --output runs/find_lr
+    python demos/find_lr.py                 # about 30 seconds on 2 CPU cores
 """
 
 from __future__ import annotations
@@ -17,19 +18,16 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import keras  # noqa: E402
-from _common import argument_parser, build_resnet, load_digits_split, print_table  # noqa: E402
+from _common import argument_parser, build_resnet, load_data, print_table  # noqa: E402
 
 from keras_lrkit import find_learning_rate  # noqa: E402
 
 
-def fresh_model(shape, depth, seed, learning_rate):
+def fresh_model(shape, depth: int, seed: int, learning_rate: float) -> keras.Model:
     keras.utils.set_random_seed(seed)
     model = build_resnet(shape, depth=depth)
-    model.compile(
-        keras.optimizers.SGD(learning_rate, momentum=0.9),
-        "sparse_categorical_crossentropy",
-        metrics=["accuracy"],
-    )
+    model.compile(keras.optimizers.SGD(learning_rate, momentum=0.9),
+                  "sparse_categorical_crossentropy", metrics=["accuracy"])  # fmt: skip
     return model
 
 
@@ -40,62 +38,45 @@ def main(argv=None) -> dict:
     p.add_argument(
         "--num-steps", type=int, default=100, help="steps of the range test (default 100)"
     )
-    p.add_argument("--batch-size", type=int, default=64)
-    p.add_argument(
-        "--max-samples", type=int, default=None, help="use only this many images (smoke tests)"
-    )
+    p.add_argument("--batch-size", type=int, default=128)
+    p.add_argument("--max-samples", type=int, help="use only this many sequences (smoke tests)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default=os.path.join("runs", "find_lr"), help="output folder")
     args = p.parse_args(argv)
     os.makedirs(args.output, exist_ok=True)
-    (x_train, y_train), (x_val, y_val) = load_digits_split(args.seed, max_samples=args.max_samples)
+    data = load_data("mnist1d", max_samples=args.max_samples)
+    (x, y), (x_val, y_val) = data["train"], data["val"]
 
-    model = fresh_model(x_train.shape[1:], args.depth, args.seed, 0.01)
-    result = find_learning_rate(
-        model,
-        x_train,
-        y_train,
-        batch_size=args.batch_size,
-        min_lr=1e-5,
-        max_lr=10.0,
-        num_steps=args.num_steps,
-        verbose=1,
-    )
+    model = fresh_model(x.shape[1:], args.depth, args.seed, 0.01)
+    result = find_learning_rate(model, x, y, batch_size=args.batch_size, min_lr=1e-5, max_lr=10.0,
+                                num_steps=args.num_steps, verbose=0)  # fmt: skip
     result.plot(os.path.join(args.output, "lr_range_test.png"))
-    suggestion = result.suggestion
-    print(
-        f"\nsuggested learning rate: {suggestion:.3g} (lowest smoothed loss at {result.min_loss_lr:.3g}; stop: {result.stop_reason})"
-    )
+    stop = {
+        "diverged": "it stopped where the loss diverged",
+        "non_finite": "it stopped at a non-finite loss",
+        "out_of_data": "it stopped when the data ran out",
+        None: "it took every step",
+    }[result.stop_reason]
+    print(f"Range test over {len(result.losses)} steps ({stop}): lowest smoothed loss at rate "
+          f"{result.min_loss_lr:.3g}; steepest descent at rate "
+          + (f"{result.suggestion:.3g}" if result.suggestion is not None else "(too few steps to tell)"))  # fmt: skip
+    suggestion = result.suggestion if result.suggestion is not None else result.min_loss_lr / 10
+    if result.suggestion is None:
+        print(f"Trying a tenth of the lowest-loss rate instead: {suggestion:.3g}")
 
     rows, runs = [], {}
-    for label, rate in [
-        ("suggestion / 100", suggestion / 100),
-        ("suggestion", suggestion),
-        ("suggestion x 100", suggestion * 100),
-    ]:
-        model = fresh_model(x_train.shape[1:], args.depth, args.seed, rate)
-        h = model.fit(
-            x_train,
-            y_train,
-            validation_data=(x_val, y_val),
-            batch_size=args.batch_size,
-            epochs=args.epochs,
-            verbose=0,
-        ).history
-        runs[label] = {
-            "learning_rate": rate,
-            "final_loss": h["loss"][-1],
-            "final_val_accuracy": h["val_accuracy"][-1],
-        }
+    for label, rate in [("suggestion / 100", suggestion / 100), ("suggestion", suggestion),
+                        ("suggestion x 100", suggestion * 100)]:  # fmt: skip
+        model = fresh_model(x.shape[1:], args.depth, args.seed, rate)
+        h = model.fit(x, y, validation_data=(x_val, y_val), batch_size=args.batch_size,
+                      epochs=args.epochs, verbose=0).history  # fmt: skip
+        runs[label] = {"learning_rate": rate, "final_loss": h["loss"][-1],
+                       "final_val_accuracy": h["val_accuracy"][-1]}  # fmt: skip
         rows.append([label, f"{rate:.3g}", f"{h['loss'][-1]:.4g}", f"{h['val_accuracy'][-1]:.4f}"])
     print()
     print_table(["rate", "value", f"train loss after {args.epochs} epochs", "val accuracy"], rows)
-    summary = {
-        "suggestion": suggestion,
-        "min_loss_lr": result.min_loss_lr,
-        "stop_reason": result.stop_reason,
-        "runs": runs,
-    }
+    summary = {"suggestion": result.suggestion, "used": suggestion, "min_loss_lr": result.min_loss_lr,
+               "stop_reason": result.stop_reason, "steps": len(result.losses), "runs": runs}  # fmt: skip
     with open(os.path.join(args.output, "summary.json"), "w") as f:
         json.dump(summary, f, indent=2, default=float)
     print(f"Wrote {args.output}/lr_range_test.png, summary.json")

@@ -38,6 +38,7 @@ from _common import (  # noqa: E402
     argument_parser,
     build_resnet,
     load_data,
+    marked_best_epoch,
     print_table,
 )
 
@@ -100,7 +101,7 @@ def phase_table(histories: list[dict], milestones: list[int], epochs: int) -> li
     return table
 
 
-def figure(histories: list[dict], milestones: list[int], best_epoch: int, path: str) -> None:
+def figure(histories: list[dict], milestones: list[int], best_epoch: int, path: str) -> int | None:
     """The staircase with its milestones, and the mean loss and error curves that follow it."""
     mean = {
         key: list(np.mean([h[key] for h in histories], axis=0))
@@ -116,6 +117,7 @@ def figure(histories: list[dict], milestones: list[int], best_epoch: int, path: 
     fig.text(0.99, 0.01, f"gray: the milestones, {', '.join(map(str, milestones))}",
              ha="right", va="bottom", fontsize="small", color="gray")  # fmt: skip
     fig.savefig(path)
+    return marked_best_epoch(fig)
 
 
 def main(argv=None) -> dict:
@@ -171,7 +173,9 @@ def main(argv=None) -> dict:
         print_table(["model", "test accuracy"],
                     [*[[k, f"{v:.2f}"] for k, v in PAPER_TABLE.items()],
                      [f"this ResNet-{args.depth}, step decay", f"{accuracy:.4f}"]])  # fmt: skip
-    figure(histories, args.milestones, best_epoch, os.path.join(args.output, "step_decay.png"))
+    marked = figure(
+        histories, args.milestones, best_epoch, os.path.join(args.output, "step_decay.png")
+    )
     summary = {
         "dataset": args.dataset,
         "depth": args.depth,
@@ -184,6 +188,7 @@ def main(argv=None) -> dict:
         "paper_table": PAPER_TABLE if args.dataset == "mnist1d" else None,
         "phases": table,
         "best_epoch": best_epoch,
+        "marked_best_epoch": marked,  # the epoch step_decay.png marks: the same
         "best_val_accuracy": float(mean_val[best_epoch]),
         "seconds": round(seconds, 1),
     }

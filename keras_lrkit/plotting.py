@@ -611,28 +611,37 @@ def plot_lr_range_test(
     figsize: tuple[float, float] | None = (6.0, 4.0),
     dpi: int = 100,
 ) -> Figure:
-    """Loss against learning rate (log x axis): raw losses faint, smoothed bold, suggestion marked."""
+    """Loss against learning rate (log x axis): raw losses faint, smoothed bold, suggestion marked.
+
+    The y range is the smoothed curve's useful span: from a little below the
+    lowest loss (raw or smoothed) to a little above where the smoothed loss
+    began, so the divergence at the end does not flatten the rest. Raw losses
+    outside it are drawn at its edge, never off the plot.
+    """
     if figure is None:
         figure = new_figure(figsize, dpi)
     else:
         figure.clear()
     ax = figure.add_subplot(1, 1, 1)
     rates = np.asarray(learning_rates, dtype=float)
-    ax.plot(rates, losses, color="tab:blue", alpha=0.3, label="loss")
-    ax.plot(rates, smoothed_losses, color="tab:blue", label="smoothed loss")
+    raw = np.asarray(losses, dtype=float)
+    smoothed = np.asarray(smoothed_losses, dtype=float)
+    finite = smoothed[np.isfinite(smoothed)]
+    if finite.size:
+        lows = np.concatenate([finite, raw[np.isfinite(raw)]])
+        low, high = lows.min(), max(finite[0], finite.min())
+        span = max(high - low, 1e-12)
+        low, high = low - 0.05 * span, high + 0.25 * span
+        ax.set_ylim(low, high)
+        raw = np.clip(np.where(np.isfinite(raw), raw, high), low, high)  # kept inside the plot
+    ax.plot(rates, raw, color="tab:blue", alpha=0.3, label="loss")
+    ax.plot(rates, smoothed, color="tab:blue", label="smoothed loss")
     if suggestion is not None:
-        y = np.interp(np.log(suggestion), np.log(rates), np.asarray(smoothed_losses, dtype=float))
-        ax.plot([suggestion], [y], "o", color="tab:red", label=f"suggestion {suggestion:.2e}")
+        y = np.interp(np.log(suggestion), np.log(rates), smoothed)
+        ax.plot([suggestion], [y], "o", color="tab:red", label=f"suggestion {suggestion:.3g}")
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
-    finite = np.asarray(smoothed_losses, dtype=float)
-    finite = finite[np.isfinite(finite)]
-    if finite.size:  # keep the divergence from flattening the interesting part
-        low, high = finite.min(), finite[0]
-        ax.set_ylim(
-            low - 0.1 * abs(high - low) - 1e-12, max(high, low) + 0.5 * abs(high - low) + 1e-12
-        )
     ax.legend(loc="best", fontsize="small")
     ax.grid(alpha=0.3)
     figure.tight_layout()

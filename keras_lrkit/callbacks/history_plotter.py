@@ -332,6 +332,7 @@ class HistoryPlotter(keras.callbacks.Callback):
     def on_train_end(self, logs: dict | None = None) -> None:
         self._stop_drawing()
         if self.history["epoch"] and self._writes:
+            self._drawing.epochs = None  # the x axis now spans the epochs run, not those planned
             self._draw(self._request())  # PNG and CSV complete when fit returns
         self._show_in_notebook()
 
