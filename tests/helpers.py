@@ -44,3 +44,14 @@ def batchnorm_model(features: int = 4, outputs: int = 1):
             keras.layers.Dense(outputs),
         ]
     )
+
+
+class Inject(keras.callbacks.Callback):
+    """Overwrite logs[key] with a scripted value each epoch (placed before the callback under test)."""
+
+    def __init__(self, key, values):
+        super().__init__()
+        self.key, self.values = key, values
+
+    def on_epoch_end(self, epoch, logs=None):
+        logs[self.key] = self.values[epoch]

@@ -12,20 +12,9 @@ import pytest
 
 from keras_lrkit import EarlyStoppingWithBestRestore
 
-from .helpers import batchnorm_model, tiny_model, tiny_regression_data
+from .helpers import Inject, batchnorm_model, tiny_model, tiny_regression_data
 
 NAN, INF = math.nan, math.inf
-
-
-class Inject(keras.callbacks.Callback):
-    """Overwrite logs[key] with a scripted value each epoch (placed before the callback under test)."""
-
-    def __init__(self, key, values):
-        super().__init__()
-        self.key, self.values = key, values
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs[self.key] = self.values[epoch]
 
 
 class RecordWeights(keras.callbacks.Callback):

@@ -26,18 +26,9 @@ from keras_lrkit import (
     Warmup,
 )
 
-from .helpers import BACKEND, tiny_model, tiny_regression_data
+from .helpers import BACKEND, Inject, tiny_model, tiny_regression_data
 
 STEPS = 3  # per epoch: 12 samples in batches of 4
-
-
-class Inject(keras.callbacks.Callback):
-    def __init__(self, key, values):
-        super().__init__()
-        self.key, self.values = key, values
-
-    def on_epoch_end(self, epoch, logs=None):
-        logs[self.key] = self.values[epoch]
 
 
 def probe(rate, jit_compile=False):
