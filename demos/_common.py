@@ -221,12 +221,29 @@ def _basic_block(x, rank: int, filters: int, stride: int, weight_decay: float):
     return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
 
 
+def _augment(x, shift: int, flip: bool):
+    if len(x.shape) == 3:  # (length, channels): translate it as a one-pixel-wide image
+        length, channels = x.shape[1:]
+        x = keras.layers.Reshape((length, 1, channels))(x)
+        x = keras.layers.RandomTranslation((-shift / length, shift / length), 0.0,
+                                           fill_mode="nearest", interpolation="nearest")(x)  # fmt: skip
+        return keras.layers.Reshape((length, channels))(x)
+    height, width = x.shape[1:3]
+    if shift:
+        x = keras.layers.RandomTranslation((-shift / height, shift / height),
+                                           (-shift / width, shift / width),
+                                           fill_mode="constant", interpolation="nearest")(x)  # fmt: skip
+    return keras.layers.RandomFlip("horizontal")(x) if flip else x
+
+
 def build_resnet(
     input_shape,
     classes: int = 10,
     depth: int = 20,
     weight_decay: float = 1e-4,
     width: int = 16,
+    shift: int = 0,
+    flip: bool = False,
 ) -> keras.Model:
     """The CIFAR ResNet of He et al. (2016), section 4.2, for images or for 1-D sequences.
 
@@ -237,6 +254,13 @@ def build_resnet(
     shape (length, channels) gets 1-D convolutions, (height, width, channels)
     2-D ones. ``weight_decay`` is the paper's (and torch SGD's) coupled decay:
     an L2 penalty of ``weight_decay / 2 * ||w||^2`` on every kernel.
+
+    ``shift`` > 0 adds the paper's augmentation, active in training only
+    (Keras's own layers, so the saved model loads without this module): each
+    sample moves by a random whole number of positions in [-shift, shift]
+    along every spatial axis (the edge repeats on a sequence; images pad with
+    zeros, as the paper's 4-pixel padding and crop), and ``flip`` adds a
+    random horizontal flip (for CIFAR-10, not for digits).
     """
     if (depth - 2) % 6 != 0 or depth < 8:
         raise ValueError(
@@ -245,7 +269,8 @@ def build_resnet(
     rank = len(input_shape) - 1
     blocks = (depth - 2) // 6
     inputs = keras.Input(input_shape)
-    x = _conv(rank, width, 1, weight_decay)(inputs)
+    x = _augment(inputs, shift, flip) if shift or flip else inputs
+    x = _conv(rank, width, 1, weight_decay)(x)
     x = keras.layers.ReLU()(_batch_norm()(x))
     for stage, filters in enumerate((width, 2 * width, 4 * width)):
         for block in range(blocks):

@@ -8,7 +8,8 @@ normalization) trains on MNIST-1D with SGD + momentum (rate 0.1) and with Adam
 quarters of the run), a cosine, a linear decay and an inverse square root,
 ``--seeds`` times (default 5, the same seeds in every cell). Each run keeps the
 weights of its best validation epoch; test accuracy is measured once, at the
-end, for those weights ("best") and for the last ones ("final"). The table
+end, for those weights ("best") and for the last ones ("final"), beside the
+training loss at the end, which is what a decay lowers. The table
 gives the mean and a 95% interval over the seeds; the verdict compares each
 decay with the constant rate, seed by seed, and says which differences are
 larger than their interval and which are not.
@@ -113,6 +114,7 @@ def run(optimizer: str, name: str, seed: int, data: dict, epochs: int, batch_siz
         "best_test_accuracy": float(model.evaluate(x_test, y_test, verbose=0)[1]),
         "final_test_accuracy": final.accuracy,
         "best_epoch": best.best_epoch,
+        "final_train_loss": float(h["loss"][-1]),
         "val_accuracy": [float(v) for v in h["val_accuracy"]],
         "rates": [
             float(r) for r in np.broadcast_to(rates, (epochs,))
@@ -212,14 +214,15 @@ def main(argv=None) -> dict:
             final = mean_interval([r["final_test_accuracy"] for r in cell])
             cells.append({"optimizer": optimizer, "schedule": name, "best_test_accuracy": best,
                           "final_test_accuracy": final,
-                          "mean_best_epoch": float(np.mean([r["best_epoch"] for r in cell]))})  # fmt: skip
+                          "mean_best_epoch": float(np.mean([r["best_epoch"] for r in cell])),
+                          "mean_final_train_loss": float(np.mean([r["final_train_loss"] for r in cell]))})  # fmt: skip
             rows.append([optimizer, name, *(f"{m:.4f} [{lo:.4f}, {hi:.4f}]" for m, lo, hi in (best, final)),
                          f"{np.mean([r['best_epoch'] for r in cell]):.1f}",
+                         f"{np.mean([r['final_train_loss'] for r in cell]):.4f}",
                          f"{np.mean([r['seconds'] for r in cell]):.1f}"])  # fmt: skip
     print(f"\nTest accuracy, mean [95% interval] over {len(seeds)} seed(s):")
-    print_table(
-        ["optimizer", "schedule", "best (by validation)", "final", "best epoch", "s/run"], rows
-    )
+    headers = ["optimizer", "schedule", "best (by validation)", "final", "best epoch"]
+    print_table([*headers, "train loss", "s/run"], rows)
     lines = verdict(runs, seeds)
     print("\nVerdict, from these numbers (the lecture: SGD + momentum wants a decaying rate, Adam does "
           "fine with a constant one):")  # fmt: skip

@@ -201,9 +201,9 @@ def plot_history(
         sticky_limits=False,
     )
     drawing.update(table, best_epoch=best_epoch, stopped_epoch=stopped_epoch)
-    if tight_layout:  # below the legend, which the layout does not see
+    if tight_layout:  # below the legend, which the layout does not see (it sees the title)
         height = drawing.figure.get_size_inches()[1]
-        drawing.figure.tight_layout(rect=(0, 0, 1, 1 - drawing.header / height))
+        drawing.figure.tight_layout(rect=(0, 0, 1, 1 - _LEGEND_ROOM / height))
     return drawing.figure
 
 

@@ -90,6 +90,39 @@ def test_cifar10_reads_the_python_archive(common, tmp_path):
         common.load_cifar10(str(tmp_path / "nowhere"))
 
 
+@pytest.mark.parametrize("shape", [(40, 1), (8, 8, 1)])
+def test_the_resnet_s_augmentation_moves_samples_in_training_only(common, shape):
+    keras.utils.set_random_seed(0)
+    model = common.build_resnet(shape, depth=8, width=4, shift=3)
+    first = next(layer for layer in model.layers if "translation" in layer.name)
+    # The augmentation alone: from the input to the layer after the translation.
+    stop = model.layers[model.layers.index(first) + (1 if len(shape) == 2 else 0)]
+    augment = keras.Model(model.input, stop.output)
+    x = np.arange(np.prod((64, *shape)), dtype="float32").reshape(64, *shape) + 1
+    np.testing.assert_array_equal(keras.ops.convert_to_numpy(augment(x, training=False)), x)
+    moved = keras.ops.convert_to_numpy(augment(x, training=True))
+    seen = set()
+    for sample, out in zip(x, moved):
+        if len(shape) == 2:  # a sequence: moved by k in [-3, 3], its edge value repeated
+            index = np.arange(shape[0])
+            shifts = [k for k in range(-3, 4)
+                      if np.array_equal(out, sample[np.clip(index - k, 0, shape[0] - 1)])]  # fmt: skip
+        else:  # an image: moved by (dy, dx) in [-3, 3]^2, zeros where it came from outside
+            shifts = []
+            for dy in range(-3, 4):
+                for dx in range(-3, 4):
+                    expected = np.zeros_like(sample)
+                    h, w = shape[:2]
+                    expected[max(dy, 0) : h + min(dy, 0), max(dx, 0) : w + min(dx, 0)] = sample[
+                        max(-dy, 0) : h + min(-dy, 0), max(-dx, 0) : w + min(-dx, 0)
+                    ]
+                    if np.array_equal(out, expected):
+                        shifts.append((dy, dx))
+        assert shifts, f"not a whole shift of at most 3: {out.ravel()[:12]}"
+        seen.update(shifts)
+    assert len(seen) > 3  # the shifts vary from sample to sample
+
+
 def test_resnet_step_decay_smoke(tmp_path):
     out = run_demo(
         "resnet_step_decay.py", "--epochs", 6, "--milestones", 2, 4, 5, "--depth", 8, "--width", 8,

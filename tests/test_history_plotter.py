@@ -479,3 +479,18 @@ def test_a_schedule_on_its_way_to_zero_is_drawn_on_a_linear_axis():
         assert plot_schedule(schedule, 100).axes[0].get_yscale() == "linear", schedule
     # A staircase spends its time a decade and more below the top: a log axis shows it.
     assert plot_schedule(StepDecay(0.1, [30, 60, 90]), 100).axes[0].get_yscale() == "log"
+
+
+@pytest.mark.parametrize("title", [None, "A title"])
+def test_title_legend_and_panels_stack_without_overlap_or_a_gap(title):
+    history = {"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.6], "learning_rate": [0.1] * 3}
+    figure = plot_history(history, title=title)
+    renderer = figure.canvas.get_renderer()
+    inch = figure.dpi
+    legend = figure.legends[0].get_window_extent(renderer)
+    panel_tops = max(ax.title.get_window_extent(renderer).y1 for ax in figure.axes)
+    assert legend.y0 > panel_tops  # the legend sits above the panels' titles...
+    assert legend.y0 - panel_tops < 0.35 * inch  # ...without a band of white between
+    if title:
+        above = figure._suptitle.get_window_extent(renderer)
+        assert above.y0 > legend.y1 and above.y1 <= figure.bbox.height
