@@ -221,7 +221,10 @@ def _basic_block(x, rank: int, filters: int, stride: int, weight_decay: float):
     return keras.layers.ReLU()(keras.layers.Add()([y, shortcut]))
 
 
-def _augment(x, shift: int, flip: bool):
+def augment(x, shift: int, flip: bool = False):
+    """Training-only augmentation on the symbolic input ``x``: random whole shifts of up to
+    ``shift`` positions (a sequence repeats its edge, an image pads with zeros), and random
+    horizontal flips. Keras's own layers, so a saved model loads without this module."""
     if len(x.shape) == 3:  # (length, channels): translate it as a one-pixel-wide image
         length, channels = x.shape[1:]
         x = keras.layers.Reshape((length, 1, channels))(x)
@@ -255,12 +258,11 @@ def build_resnet(
     2-D ones. ``weight_decay`` is the paper's (and torch SGD's) coupled decay:
     an L2 penalty of ``weight_decay / 2 * ||w||^2`` on every kernel.
 
-    ``shift`` > 0 adds the paper's augmentation, active in training only
-    (Keras's own layers, so the saved model loads without this module): each
-    sample moves by a random whole number of positions in [-shift, shift]
-    along every spatial axis (the edge repeats on a sequence; images pad with
-    zeros, as the paper's 4-pixel padding and crop), and ``flip`` adds a
-    random horizontal flip (for CIFAR-10, not for digits).
+    ``shift`` > 0 adds the paper's augmentation (``augment``), active in
+    training only: each sample moves by a random whole number of positions in
+    [-shift, shift] along every spatial axis (images pad with zeros, as the
+    paper's 4-pixel padding and crop), and ``flip`` adds a random horizontal
+    flip (for CIFAR-10, not for digits).
     """
     if (depth - 2) % 6 != 0 or depth < 8:
         raise ValueError(
@@ -269,7 +271,7 @@ def build_resnet(
     rank = len(input_shape) - 1
     blocks = (depth - 2) // 6
     inputs = keras.Input(input_shape)
-    x = _augment(inputs, shift, flip) if shift or flip else inputs
+    x = augment(inputs, shift, flip) if shift or flip else inputs
     x = _conv(rank, width, 1, weight_decay)(x)
     x = keras.layers.ReLU()(_batch_norm()(x))
     for stage, filters in enumerate((width, 2 * width, 4 * width)):

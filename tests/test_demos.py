@@ -199,6 +199,19 @@ def test_compare_schedules(tmp_path):
     assert inverse_sqrt["rates"][0] == pytest.approx(0.1)  # the rate at the first step: 0.1
     assert len(results["verdict"]) == 10 and "Verdict" in out
     assert (tmp_path / "compare_schedules.png").exists()
+    assert (results["shift"], results["weight_decay"]) == (3, 5e-4)  # the noise the advice needs
+    for cell in results["cells"]:  # the table's training loss is the mean of its runs'
+        losses = [r["final_train_loss"] for r in results["runs"]
+                  if (r["optimizer"], r["schedule"]) == (cell["optimizer"], cell["schedule"])]  # fmt: skip
+        assert cell["mean_final_train_loss"] == pytest.approx(np.mean(losses))
+
+
+def test_compare_schedules_refuses_a_negative_shift():
+    result = subprocess.run(
+        [sys.executable, str(DEMOS / "compare_schedules.py"), "--shift", "-1"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert result.returncode == 2 and "--shift" in result.stderr and "-1" in result.stderr
 
 
 def test_find_lr_demo(tmp_path):
