@@ -23,7 +23,7 @@ schedule, the constant rate gets there fastest, and no decay beats it.
 Writes compare_schedules.png (mean validation curves, and the rate at the
 first step of each epoch) and results.json into the output folder.
 
-    python demos/compare_schedules.py                 # about 5 minutes on 2 CPU cores
+    python demos/compare_schedules.py                 # about 6 minutes on 2 CPU cores
     python demos/compare_schedules.py --epochs 10 --seeds 2
 """
 

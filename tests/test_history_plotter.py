@@ -494,3 +494,17 @@ def test_title_legend_and_panels_stack_without_overlap_or_a_gap(title):
     if title:
         above = figure._suptitle.get_window_extent(renderer)
         assert above.y0 > legend.y1 and above.y1 <= figure.bbox.height
+
+
+def test_every_panel_has_a_y_label_and_the_best_mark_lies_under_the_step():
+    # The best epoch on a milestone: the rate's vertical step is drawn over the marker.
+    rates = [0.1] * 3 + [0.01] * 3
+    history = {"loss": [1.0, 0.8, 0.7, 0.5, 0.55, 0.6], "val_loss": [1.1, 0.9, 0.8, 0.6, 0.65, 0.7],
+               "mae": [0.5] * 6, "learning_rate": rates}  # fmt: skip
+    figure = plot_history(history, best_epoch=3)
+    assert all(ax.get_ylabel() for ax in figure.axes), [ax.get_ylabel() for ax in figure.axes]
+    rate_panel = figure.axes[-1]
+    (best,) = [line for line in rate_panel.get_lines() if line.get_linestyle() == "--"]
+    assert best.get_visible() and best.get_xdata()[0] == 3
+    curve = max(rate_panel.get_lines(), key=lambda line: len(line.get_xdata()))
+    assert curve.get_zorder() > best.get_zorder()
