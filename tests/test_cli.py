@@ -265,8 +265,11 @@ def test_the_numpy_backend_gives_the_same_numbers():
                              env=env, timeout=300, check=True).stdout  # fmt: skip
         values[backend] = json.loads(out.strip().splitlines()[-1])
     for name, rates in values["numpy"].items():
-        # To float32 rounding: XLA (JAX) divides by multiplying with a reciprocal.
-        np.testing.assert_allclose(rates, values[BACKEND][name], rtol=1e-6, atol=1e-9, err_msg=name)
+        # To float32 rounding: XLA (JAX) divides by multiplying with a reciprocal, and where a
+        # decay nears its floor (a0 - a0 * t / T) that rounding is one of the peak's ulps, not
+        # of the small result's, so the absolute tolerance is two float32 ulps of the peak.
+        atol = 2 * np.finfo(np.float32).eps * max(rates)
+        np.testing.assert_allclose(rates, values[BACKEND][name], rtol=1e-6, atol=atol, err_msg=name)
 
 
 def test_milestones_past_the_end_warn_and_still_draw(tmp_path):
