@@ -243,6 +243,17 @@ def test_reduced_serializes_and_checks_its_arguments():
             Reduced(Constant(0.1), bad)
 
 
+@pytest.mark.parametrize("floor", [0.0, 0.05])
+def test_a_warmup_ramps_to_the_rate_reduced_starts_at(floor):
+    # A reduction at step 0 with a floor above the reduced rate: Reduced starts at
+    # max(0.1 * 0.1, min(0.1, floor)), and the ramp in front of it must end there.
+    start = max(0.1 * 0.1, min(0.1, floor))
+    s = Warmup(Reduced(Constant(0.1), [[0, 0.1]], min_learning_rate=floor), 4)
+    rates = keras.ops.convert_to_numpy(s(np.arange(7)))
+    np.testing.assert_allclose(rates, [0, start / 4, start / 2, 3 * start / 4, start, start, start],
+                               rtol=1e-6)  # fmt: skip
+
+
 BAD = [
     ("factor", {"factor": 1.0}),
     ("factor", {"factor": 0.0}),

@@ -51,6 +51,34 @@ def check_rate(name: str, value: Any) -> float:
     return float(value)
 
 
+def check_floor(min_learning_rate: Any, initial_learning_rate: float) -> float:
+    """``min_learning_rate``: a rate (see ``check_rate``) no higher than the peak it decays from."""
+    floor = check_rate("min_learning_rate", min_learning_rate)
+    if floor > initial_learning_rate:
+        raise fail("min_learning_rate", f"<= initial_learning_rate={initial_learning_rate!r}",
+                   min_learning_rate)  # fmt: skip
+    return floor
+
+
+def check_between(
+    name: str,
+    value: Any,
+    low: float,
+    high: float,
+    *,
+    open_low: bool = False,
+    open_high: bool = False,
+) -> float:
+    """A factor or fraction in [low, high] (either end open) that float32 holds, as a float."""
+    ok = is_real(value) and float32_holds(float(value))
+    ok = ok and (low < value if open_low else low <= value)
+    ok = ok and (value < high if open_high else value <= high)
+    if not ok:
+        interval = f"{'(' if open_low else '['}{low:g}, {high:g}{')' if open_high else ']'}"
+        raise fail(name, f"a float in {interval} that float32 holds", value)
+    return float(value)
+
+
 def check_positive(name: str, value: Any, unit: int = 1) -> float | int:
     """A duration or scale > 0 that float32 holds, also as ``value * unit`` steps (ints stay ints)."""
     if not is_real(value) or value <= 0:
@@ -276,8 +304,12 @@ class Schedule(LearningRateSchedule):
         return ops.clip(rate, *self._bounds)
 
     def _rate_at_step(self, step: Any) -> Any:
+        return self._rate(self._time(step))
+
+    def _time(self, step: Any) -> Any:
+        """The time since step 0 in the schedule's unit: steps, or epochs with ``steps_per_epoch``."""
         t = elapsed(step)
-        return self._rate(t if self.steps_per_epoch is None else t / float(self._steps_per_unit))
+        return t if self.steps_per_epoch is None else t / float(self._steps_per_unit)
 
     def _rate(self, t: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError

@@ -234,10 +234,6 @@ class Reduced(Schedule):
     def _children(self) -> list[LearningRateSchedule]:
         return [self.schedule]
 
-    def scale_at(self, step: int) -> float:
-        """The product of the factors of the reductions made by ``step``."""
-        return math.prod(f for s, f in self.reductions if s <= step)
-
     def _rate_at_step(self, step: Any) -> Any:
         rate = self.schedule(step)
         if not self.reductions:
@@ -254,8 +250,10 @@ class Reduced(Schedule):
             return None
         return min(inner[0], self.min_learning_rate), inner[1]
 
-    def _start(self) -> float:
-        return start_of(self.schedule) * self.scale_at(0)
+    def _start(self) -> float:  # the formula above at t = 0
+        rate = start_of(self.schedule)
+        scale = math.prod(factor for step, factor in self.reductions if step == 0)
+        return max(rate * scale, min(rate, self.min_learning_rate))
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> Reduced:

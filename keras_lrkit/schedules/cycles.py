@@ -8,10 +8,12 @@ from typing import Any
 import keras
 from keras import ops
 
-from .._validate import fail, is_real
+from .._validate import fail
 from ._base import (
     FROM_FIT,
     Schedule,
+    check_between,
+    check_floor,
     check_positive,
     check_rate,
     elapsed,
@@ -20,15 +22,6 @@ from ._base import (
 )
 
 _register = keras.saving.register_keras_serializable(package="keras_lrkit")
-
-
-def _check_factor(name: str, value: Any, low: float, high: float, *, low_open: bool) -> float:
-    ok = is_real(value) and float32_holds(float(value)) and value <= high
-    ok = ok and (value > low if low_open else value >= low)
-    if not ok:
-        interval = f"{'(' if low_open else '['}{low:g}, {high:g}]"
-        raise fail(name, f"a float in {interval}", value)
-    return float(value)
 
 
 @_register
@@ -82,15 +75,9 @@ class CosineRestarts(Schedule):
         self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
         self.period = check_positive("period", period)
         self._check_units()
-        self.period_factor = _check_factor("period_factor", period_factor, 1.0, 1e6, low_open=False)
-        self.peak_factor = _check_factor("peak_factor", peak_factor, 0.0, 1.0, low_open=True)
-        self.min_learning_rate = check_rate("min_learning_rate", min_learning_rate)
-        if self.min_learning_rate > self.initial_learning_rate:
-            raise fail(
-                "min_learning_rate",
-                f"<= initial_learning_rate={self.initial_learning_rate!r}",
-                min_learning_rate,
-            )
+        self.period_factor = check_between("period_factor", period_factor, 1.0, 1e6)
+        self.peak_factor = check_between("peak_factor", peak_factor, 0.0, 1.0, open_low=True)
+        self.min_learning_rate = check_floor(min_learning_rate, self.initial_learning_rate)
 
     def _check_units(self) -> None:
         check_positive("period", self.period, self._known_unit)
@@ -185,11 +172,9 @@ class OneCycle(Schedule):
         super().__init__(steps_per_epoch)
         self.max_learning_rate = check_rate("max_learning_rate", max_learning_rate)
         self.total = check_positive("total", total)
-        self.warmup_fraction = _check_factor(
-            "warmup_fraction", warmup_fraction, 0.0, 1.0, low_open=True
+        self.warmup_fraction = check_between(
+            "warmup_fraction", warmup_fraction, 0.0, 1.0, open_low=True, open_high=True
         )
-        if self.warmup_fraction == 1.0:
-            raise fail("warmup_fraction", "a float in (0, 1)", warmup_fraction)
         self.initial_div = check_positive("initial_div", initial_div)
         self.final_div = check_positive("final_div", final_div)
         if shape not in ("cosine", "linear"):
@@ -317,7 +302,7 @@ class Cyclic(Schedule):
         if mode not in ("triangular", "triangular2", "exp_range"):
             raise fail("mode", 'one of "triangular", "triangular2", "exp_range"', mode)
         self.mode = mode
-        self.gamma = _check_factor("gamma", gamma, 0.0, 1.0, low_open=True)
+        self.gamma = check_between("gamma", gamma, 0.0, 1.0, open_low=True)
 
     def _check_units(self) -> None:
         check_positive("half_period", self.half_period * 2, self._known_unit)
@@ -331,10 +316,7 @@ class Cyclic(Schedule):
         if self.mode == "triangular2":
             height = height * ops.power(0.5, k)
         elif self.mode == "exp_range":
-            t = elapsed(step)
-            if self.steps_per_epoch is not None:
-                t = t / float(self._steps_per_unit)
-            height = height * ops.power(self.gamma, t)
+            height = height * ops.power(self.gamma, self._time(step))
         return self.base_learning_rate + height
 
     def _limits(self) -> tuple[float, float]:

@@ -15,6 +15,8 @@ from ._base import (
     DTYPE,
     Schedule,
     as_float,
+    check_between,
+    check_floor,
     check_increasing,
     check_positive,
     check_rate,
@@ -24,16 +26,6 @@ from ._base import (
 )
 
 _register = keras.saving.register_keras_serializable(package="keras_lrkit")
-
-
-def _check_floor(min_learning_rate: Any, initial_learning_rate: float) -> float:
-    floor = check_rate("min_learning_rate", min_learning_rate)
-    if floor > initial_learning_rate:
-        raise ValueError(
-            "Argument `min_learning_rate` must be <= initial_learning_rate="
-            f"{initial_learning_rate!r}. Received: min_learning_rate={min_learning_rate!r}"
-        )
-    return floor
 
 
 @_register
@@ -96,13 +88,11 @@ class StepDecay(Schedule):
         self.milestones = None if milestones is None else check_increasing("milestones", milestones)
         self.every = None if every is None else check_positive("every", every)
         self._check_units()
-        if not is_real(factor) or not 0 < factor <= 1 or not float32_holds(float(factor)):
-            raise fail("factor", "in (0, 1] (and >= 1.2e-38, which float32 holds)", factor)
-        self.factor = float(factor)
+        self.factor = check_between("factor", factor, 0.0, 1.0, open_low=True)
         if decrement is not None:
             decrement = check_rate("decrement", decrement)
         self.decrement = decrement
-        self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
+        self.min_learning_rate = check_floor(min_learning_rate, self.initial_learning_rate)
 
     def _check_units(self) -> None:
         if self.every is not None:
@@ -164,7 +154,7 @@ class _DecayToFloor(Schedule):
         super().__init__(steps_per_epoch)
         self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
         self.total = check_positive("total", total)
-        self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
+        self.min_learning_rate = check_floor(min_learning_rate, self.initial_learning_rate)
 
     def _decay(self, t: Any) -> Any:  # pragma: no cover - abstract
         raise NotImplementedError
@@ -351,15 +341,13 @@ class ExponentialDecay(Schedule):
     ) -> None:
         super().__init__(steps_per_epoch)
         self.initial_learning_rate = check_rate("initial_learning_rate", initial_learning_rate)
-        if not is_real(rate) or not 0 < rate <= 1 or not float32_holds(float(rate)):
-            raise fail("rate", "in (0, 1] (and >= 1.2e-38, which float32 holds)", rate)
-        self.rate = float(rate)
+        self.rate = check_between("rate", rate, 0.0, 1.0, open_low=True)
         self.every = check_positive("every", every)
         self._check_units()
         if not isinstance(staircase, bool):
             raise fail("staircase", "a bool", staircase)
         self.staircase = staircase
-        self.min_learning_rate = _check_floor(min_learning_rate, self.initial_learning_rate)
+        self.min_learning_rate = check_floor(min_learning_rate, self.initial_learning_rate)
 
     def _check_units(self) -> None:
         check_positive("every", self.every, self._known_unit)
