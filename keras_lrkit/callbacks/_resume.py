@@ -64,6 +64,15 @@ def _fit_of(model: Any) -> dict[str, Any]:
     return fit
 
 
+def _current_fit(model: Any) -> dict[str, Any] | None:
+    """The record of ``model``'s current fit, if a keras_lrkit callback has joined it."""
+    try:
+        fit = _fits.get(model)
+    except TypeError:  # an unhashable stand-in model
+        return None
+    return fit if fit is not None and fit["token"] == fit_token(model) else None
+
+
 def _key(callback: Any, callbacks: list[weakref.ref]) -> str:
     """``ClassName:n``: the n-th callback of its class in the fit (stable across restarts)."""
     name = type(callback).__name__
@@ -79,10 +88,7 @@ def join_fit(callback: Any) -> None:
         return
     fit["callbacks"].append(weakref.ref(callback))
     if fit["resumed"] is not None:
-        try:
-            _hand_over(fit, callback)
-        except (OSError, ValueError, KeyError) as error:
-            warn(f"keras_lrkit cannot resume {type(callback).__name__}'s state: {error}.")
+        _hand_over(fit, callback)
 
 
 def _members(fit: dict[str, Any]) -> list[tuple[str, Any]]:
@@ -91,6 +97,14 @@ def _members(fit: dict[str, Any]) -> list[tuple[str, Any]]:
 
 
 def _hand_over(fit: dict[str, Any], callback: Any) -> None:
+    """Give ``callback`` its resumed state; a state it cannot read warns and it starts afresh."""
+    try:
+        _give_state(fit, callback)
+    except (OSError, ValueError, KeyError) as error:
+        warn(f"keras_lrkit cannot resume {type(callback).__name__}'s state: {error}.")
+
+
+def _give_state(fit: dict[str, Any], callback: Any) -> None:
     record, folder = fit["resumed"]
     key = _key(callback, fit["callbacks"])
     entry = record["callbacks"].get(key)
@@ -108,11 +122,8 @@ def _hand_over(fit: dict[str, Any], callback: Any) -> None:
 
 def epoch_done(callback: Any, epoch: int) -> None:
     """A keras_lrkit callback has taken ``epoch`` in: a backup waiting for it may go ahead."""
-    try:
-        fit = _fits.get(callback.model)
-    except TypeError:
-        return
-    if fit is None or fit["token"] != fit_token(callback.model):
+    fit = _current_fit(callback.model)
+    if fit is None:
         return
     fit["done"][_key(callback, fit["callbacks"])] = epoch + 1
     if fit["waiting"] is not None:
@@ -130,11 +141,8 @@ def _ready(fit: dict[str, Any], bar: Any) -> bool:
 
 def _around_backup(bar: Any, save: Any) -> None:
     """BackupAndRestore is about to save: our state first, or both once our callbacks catch up."""
-    try:
-        fit = _fits.get(bar.model)
-    except TypeError:
-        fit = None
-    if fit is None or fit["token"] != fit_token(bar.model) or not _members(fit):
+    fit = _current_fit(bar.model)
+    if fit is None or not _members(fit):
         save()
         return
     if not _ready(fit, bar):
@@ -238,10 +246,7 @@ def _after_restore(bar: Any) -> None:
     fit["run"] = record["run"]
     fit["resumed"] = (record, folder)
     for _, callback in _members(fit):
-        try:
-            _hand_over(fit, callback)
-        except (OSError, ValueError, KeyError) as error:
-            warn(f"keras_lrkit cannot resume {type(callback).__name__}'s state: {error}.")
+        _hand_over(fit, callback)
 
 
 hook_backup_and_restore(_around_backup, _after_restore)

@@ -9,8 +9,8 @@ import numpy as np
 
 from .._io import say
 from .._keras_private import learning_rate_object
-from .._validate import check, constructor_arguments, is_int, is_real
-from ..schedules._base import check_rate
+from .._validate import check, constructor_arguments, is_int
+from ..schedules._base import check_between, check_rate
 from ..schedules.combinators import Reduced
 from ._fit import base_optimizer, match_schedules_to_fit
 from ._monitor import MonitoringCallback
@@ -93,9 +93,8 @@ class ReduceOnPlateau(MonitoringCallback):
         verbose: int = 0,
     ) -> None:
         super().__init__()
-        check("factor", factor, is_real(factor) and 0 < factor < 1, "a float in (0, 1)")
+        self.factor = check_between("factor", factor, 0.0, 1.0, open_low=True, open_high=True)
         check("cooldown", cooldown, is_int(cooldown) and cooldown >= 0, "an int >= 0")
-        self.factor = float(factor)
         self.cooldown = int(cooldown)
         self.min_learning_rate = check_rate("min_learning_rate", min_learning_rate)
         self._init_monitor(monitor, mode, min_delta, patience, strict, verbose)
@@ -131,12 +130,7 @@ class ReduceOnPlateau(MonitoringCallback):
         old = self._next_rate()
         if isinstance(rate, Reduced):
             step = iterations(optimizer)  # the next epoch's first step
-            optimizer.learning_rate = Reduced(
-                rate.schedule,
-                [*rate.reductions, [step, self.factor]],
-                min_learning_rate=self.min_learning_rate,
-            )
-            self.model.make_train_function(force=True)  # the reductions are compiled in
+            self._set_reductions(rate, [*rate.reductions, [step, self.factor]])
             new = float(learning_rate_at(optimizer, step)[()])
         else:  # a float rate: Keras's variable, set when the next epoch begins
             new = max(old * self.factor, self.min_learning_rate)
@@ -146,6 +140,14 @@ class ReduceOnPlateau(MonitoringCallback):
             say(
                 f"Epoch {epoch}: ReduceOnPlateau lowers the learning rate from {old:.6g} to {new:.6g}."
             )
+
+    def _set_reductions(self, rate: Reduced, reductions: list) -> None:
+        """Train on with ``rate``'s schedule under ``reductions`` (compiled into the train step)."""
+        optimizer = base_optimizer(self.model.optimizer)
+        optimizer.learning_rate = Reduced(
+            rate.schedule, reductions, min_learning_rate=self.min_learning_rate
+        )
+        self.model.make_train_function(force=True)
 
     def _apply_pending(self) -> None:
         if self._pending is not None:
@@ -208,15 +210,9 @@ class ReduceOnPlateau(MonitoringCallback):
         self._ever_validated = state["ever_validated"]
         self.reductions = [tuple(r) for r in state["reductions"]]
         self._pending = state["pending"]
-        optimizer = base_optimizer(self.model.optimizer)
-        rate = learning_rate_object(optimizer)
+        rate = learning_rate_object(base_optimizer(self.model.optimizer))
         if state["schedule_reductions"] is not None and isinstance(rate, Reduced):
-            optimizer.learning_rate = Reduced(
-                rate.schedule,
-                state["schedule_reductions"],
-                min_learning_rate=self.min_learning_rate,
-            )
-            self.model.make_train_function(force=True)
+            self._set_reductions(rate, state["schedule_reductions"])
 
     def get_config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in constructor_arguments(self)}
