@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from ._validate import check
+
 _MAXIMIZED = (
     "acc",
     "auc",
@@ -18,6 +22,11 @@ _MAXIMIZED = (
 _MINIMIZED = (
     "loss", "error", "mse", "mae", "mape", "msle", "rmse", "hinge", "crossentropy", "divergence", "perplexity",
 )  # fmt: skip
+
+
+def check_mode(mode: Any) -> None:
+    """``mode``: "auto" (the direction the name says), "min" or "max"."""
+    check("mode", mode, mode in ("auto", "min", "max"), 'one of "auto", "min", "max"')
 
 
 def direction_from_name(monitor: str) -> str | None:

@@ -18,7 +18,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
-from ._metrics import direction_from_name
+from ._metrics import check_mode, direction_from_name
 
 LR_KEYS = ("learning_rate", "lr")
 _MISSING = ("", "NA")  # how HistoryPlotter and Keras's CSVLogger write a value that is not there
@@ -205,13 +205,6 @@ def plot_history(
         height = drawing.figure.get_size_inches()[1]
         drawing.figure.tight_layout(rect=(0, 0, 1, 1 - _LEGEND_ROOM / height))
     return drawing.figure
-
-
-def check_mode(mode: Any) -> None:
-    if mode not in ("auto", "min", "max"):
-        raise ValueError(
-            f'Argument `mode` must be one of "auto", "min", "max". Received: mode={mode!r}'
-        )
 
 
 class HistoryFigure:

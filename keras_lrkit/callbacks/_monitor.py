@@ -20,7 +20,7 @@ import keras
 import numpy as np
 
 from .._keras_private import metric_direction
-from .._metrics import direction_from_name
+from .._metrics import check_mode, direction_from_name
 from .._validate import check, is_int, is_real
 from .._values import to_float
 from .._warnings import warn
@@ -73,7 +73,7 @@ class MonitoringCallback(keras.callbacks.Callback):
         self, monitor: str, mode: str, min_delta: float, patience: int, strict: bool, verbose: int
     ) -> None:
         check("monitor", monitor, isinstance(monitor, str) and monitor != "", "a non-empty str")
-        check("mode", mode, mode in ("auto", "min", "max"), 'one of "auto", "min", "max"')
+        check_mode(mode)
         check("patience", patience, is_int(patience) and patience >= 0, "an int >= 0")
         check("min_delta", min_delta, is_real(min_delta) and min_delta >= 0, "a finite float >= 0")
         check("strict", strict, isinstance(strict, bool), "a bool")

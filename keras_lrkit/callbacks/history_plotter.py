@@ -16,9 +16,11 @@ from typing import Any
 import keras
 
 from .._io import atomic_write, is_chief
+from .._metrics import check_mode
 from .._validate import check, constructor_arguments, fail, is_int, is_real
 from .._warnings import warn
-from ..plotting import HistoryFigure, check_mode, learning_rate_key
+from ..plotting import HistoryFigure, learning_rate_key
+from ..schedules._base import check_between
 from ._fit import match_schedules_to_fit, run_number
 from ._monitor import logged_number
 from ._resume import epoch_done, join_fit
@@ -233,12 +235,7 @@ class HistoryPlotter(keras.callbacks.Callback):
         check("monitor", monitor, monitor is None or (isinstance(monitor, str) and monitor != ""),
               "None or a non-empty str")  # fmt: skip
         check_mode(mode)
-        check(
-            "drawing_budget",
-            drawing_budget,
-            is_real(drawing_budget) and 0 < drawing_budget <= 1,
-            "a fraction in (0, 1]",
-        )
+        check_between("drawing_budget", drawing_budget, 0.0, 1.0, open_low=True)
         if figsize is not None:
             pair = isinstance(figsize, (tuple, list)) and len(figsize) == 2
             check(
