@@ -224,8 +224,11 @@ def _basic_block(x, rank: int, filters: int, stride: int, weight_decay: float):
 def augment(x, shift: int, flip: bool = False):
     """Training-only augmentation on the symbolic input ``x``: random whole shifts of up to
     ``shift`` positions (a sequence repeats its edge, an image pads with zeros), and random
-    horizontal flips. Keras's own layers, so a saved model loads without this module."""
+    horizontal flips of images. ``x`` itself where there is nothing to do. Keras's own layers,
+    so a saved model loads without this module."""
     if len(x.shape) == 3:  # (length, channels): translate it as a one-pixel-wide image
+        if not shift:
+            return x
         length, channels = x.shape[1:]
         x = keras.layers.Reshape((length, 1, channels))(x)
         x = keras.layers.RandomTranslation((-shift / length, shift / length), 0.0,
@@ -271,7 +274,7 @@ def build_resnet(
     rank = len(input_shape) - 1
     blocks = (depth - 2) // 6
     inputs = keras.Input(input_shape)
-    x = augment(inputs, shift, flip) if shift or flip else inputs
+    x = augment(inputs, shift, flip)
     x = _conv(rank, width, 1, weight_decay)(x)
     x = keras.layers.ReLU()(_batch_norm()(x))
     for stage, filters in enumerate((width, 2 * width, 4 * width)):

@@ -75,7 +75,7 @@ def schedules(initial: float, epochs: int) -> dict:
 def cnn(input_shape, shift: int = 0, weight_decay: float = 0.0, classes: int = 10) -> keras.Model:
     layers = keras.layers
     inputs = keras.Input(input_shape)
-    x = augment(inputs, shift) if shift else inputs
+    x = augment(inputs, shift)
     l2 = (
         keras.regularizers.L2(weight_decay / 2) if weight_decay else None
     )  # torch SGD's coupled decay

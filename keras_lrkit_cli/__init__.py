@@ -16,8 +16,7 @@ default: 4 to 10 seconds. Here the arguments are read and checked first, so
 ``plot``, which train nothing, run on Keras's NumPy backend, the lightest,
 which gives the same numbers (``tests/test_cli.py`` compares them), where
 SciPy and JAX are installed (that backend borrows from them); elsewhere on
-the default backend. ``demo``
-trains on the backend you chose. The demos ship inside this package (the
+the default backend. ``demo`` trains on the backend you chose. The demos ship inside this package (the
 checkout's ``demos/`` folder), so ``lrkit demo`` works from an installed wheel.
 """
 
