@@ -3,10 +3,12 @@
 from ._version import __version__ as __version__
 from ._warnings import LRKitWarning
 from .callbacks import (
+    BackupAndRestore,
     EarlyStoppingWithBestRestore,
     HistoryPlotter,
     LearningRateLogger,
     ReduceOnPlateau,
+    TensorBoard,
 )
 from .finder import LRFinderResult, find_learning_rate
 from .plotting import plot_history, plot_schedule
@@ -27,6 +29,7 @@ from .schedules import (
 )
 
 __all__ = [
+    "BackupAndRestore",
     "Chain",
     "Constant",
     "CosineDecay",
@@ -45,6 +48,7 @@ __all__ = [
     "ReduceOnPlateau",
     "Reduced",
     "StepDecay",
+    "TensorBoard",
     "Warmup",
     "find_learning_rate",
     "plot_history",

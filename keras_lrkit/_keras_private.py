@@ -54,72 +54,10 @@ except ImportError:  # pragma: no cover - a Keras without it
         sys.stdout.flush()
 
 
-def correct_tensorboard_learning_rate(rate_for: Any) -> bool:
-    """Make Keras's TensorBoard log the rate each epoch used where ``rate_for(model)`` says so.
-
-    ``TensorBoard._collect_learning_rate`` writes ``optimizer.learning_rate`` at
-    the end of an epoch: with a schedule, that is the rate of the *next* step,
-    so at every milestone TensorBoard shows the new rate one epoch early while
-    History and CSVLogger show the rate the epoch used. Wrapped once (per
-    process): where ``rate_for(model)`` returns a number (a LearningRateLogger
-    runs in the model's fit), that number is logged instead; elsewhere
-    TensorBoard is unchanged. Returns False (and changes nothing) if this
-    Keras has no such method.
-    """
-    from keras.callbacks import TensorBoard
-
-    original = getattr(TensorBoard, "_collect_learning_rate", None)
-    if original is None:
-        return False
-    if getattr(original, "_lrkit_rate_for", None) is rate_for:
-        return True
-
-    def collect_learning_rate(self: Any, logs: dict) -> dict:
-        logs = original(self, logs)
-        rate = rate_for(self.model)
-        if rate is not None and "learning_rate" in logs:
-            logs["learning_rate"] = rate
-        return logs
-
-    collect_learning_rate._lrkit_rate_for = rate_for  # type: ignore[attr-defined]
-    collect_learning_rate.__wrapped__ = original  # type: ignore[attr-defined]
-    TensorBoard._collect_learning_rate = collect_learning_rate
-    return True
-
-
-def hook_backup_and_restore(around_save: Any, after_restore: Any) -> bool:
-    """Let ``around_save(bar, save)`` decide when a BackupAndRestore writes its backup (``save()``),
-    and call ``after_restore(bar)`` after it loads one.
-
-    Keras's ``BackupAndRestore`` saves the weights and the epoch, not the state
-    of the other callbacks. Hooked here (once per process), keras_lrkit's
-    callbacks save theirs in the same folder before each backup (so a backup
-    never exists without their state, holding the same epochs) and take it
-    back right after a backup is loaded, whatever the order of the callbacks.
-    Returns False (and changes nothing) if this Keras's BackupAndRestore has no
-    ``_save_model``.
-    """
-    from keras.callbacks import BackupAndRestore
-
-    save = getattr(BackupAndRestore, "_save_model", None)
-    begin = BackupAndRestore.on_train_begin
-    if save is None:
-        return False
-    if getattr(save, "_lrkit_hooked", False):
-        return True
-
-    def _save_model(self: Any) -> None:
-        around_save(self, lambda: save(self))
-
-    def on_train_begin(self: Any, logs: dict | None = None) -> Any:
-        result = begin(self, logs)
-        after_restore(self)
-        return result
-
-    _save_model._lrkit_hooked = True  # type: ignore[attr-defined]
-    BackupAndRestore._save_model = _save_model
-    BackupAndRestore.on_train_begin = on_train_begin
-    return True
+# Two subclasses override a private method of the Keras class they extend:
+# keras_lrkit.TensorBoard's ``_collect_learning_rate`` (what Keras logs as the
+# epoch's rate) and keras_lrkit.BackupAndRestore's ``_save_model`` (where Keras
+# writes a backup). tests/test_keras_private.py checks that Keras still calls them.
 
 
 def backup_position(bar: Any) -> dict[str, int]:
@@ -130,3 +68,8 @@ def backup_position(bar: Any) -> dict[str, int]:
 def backup_metadata_path(bar: Any) -> str:
     """The file in which a BackupAndRestore records the epoch of its backup."""
     return bar._training_metadata_path
+
+
+def resumed_epoch(model: Any) -> int | None:
+    """The epoch Keras's BackupAndRestore resumed ``model``'s fit at (``Model._initial_epoch``)."""
+    return getattr(model, "_initial_epoch", None)

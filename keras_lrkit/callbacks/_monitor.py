@@ -1,8 +1,9 @@
 """The rule that EarlyStoppingWithBestRestore and ReduceOnPlateau share: one watched value, and when it improves.
 
 The rule, in one sentence: an epoch *improves* when its monitored value is
-finite and better than the best so far by more than ``min_delta`` (lower in
-"min" mode, higher in "max" mode); ``wait`` counts the epochs since the last
+finite and better than the best so far by more than ``min_delta`` (in "min"
+mode ``value + min_delta < best``, in "max" mode ``value - min_delta > best``,
+compared in float32 as Keras's callbacks compare, so a tie decides as there); ``wait`` counts the epochs since the last
 improvement, and a *plateau* is reached when ``wait`` reaches ``max(patience,
 1)``. A non-finite value never improves. An epoch is *skipped* (it
 neither improves nor counts) when the value is missing from its logs because
@@ -24,6 +25,7 @@ from .._metrics import check_mode, direction_from_name
 from .._validate import check, is_int, is_real
 from .._values import to_float
 from .._warnings import warn
+from ._state import StatefulCallback, StateReader
 
 
 def direction_from_compiled_metrics(model: Any, monitor: str) -> str | None:
@@ -60,7 +62,7 @@ def logged_number(key: str, value: Any) -> float:
     return float(array.reshape(()))
 
 
-class MonitoringCallback(keras.callbacks.Callback):
+class MonitoringCallback(StatefulCallback):
     """Base of the callbacks that decide from one monitored value (see the module's rule).
 
     A subclass calls ``_init_monitor`` from ``__init__`` and ``_reset_monitor``
@@ -70,7 +72,14 @@ class MonitoringCallback(keras.callbacks.Callback):
     """
 
     def _init_monitor(
-        self, monitor: str, mode: str, min_delta: float, patience: int, strict: bool, verbose: int
+        self,
+        monitor: str,
+        mode: str,
+        min_delta: float,
+        patience: int,
+        strict: bool,
+        verbose: int,
+        name: str | None,
     ) -> None:
         check("monitor", monitor, isinstance(monitor, str) and monitor != "", "a non-empty str")
         check_mode(mode)
@@ -84,6 +93,7 @@ class MonitoringCallback(keras.callbacks.Callback):
         self.patience = int(patience)
         self.strict = strict
         self.verbose = int(verbose)
+        self._init_name(name)
         self._reset_monitor()
 
     def _reset_monitor(self) -> None:
@@ -98,6 +108,7 @@ class MonitoringCallback(keras.callbacks.Callback):
     # --- which epochs have a value ----------------------------------------------
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_begin(epoch, logs)
         self._validated = False
 
     def on_test_begin(self, logs: dict | None = None) -> None:
@@ -151,9 +162,11 @@ class MonitoringCallback(keras.callbacks.Callback):
             )
 
     def _better(self, value: float, reference: float) -> bool:
+        # As Keras's MonitorCallback._is_improvement: the shifted value against the
+        # reference, in float32 (ops.less / ops.greater on Python floats).
         if self.direction == "min":
-            return value < reference - self.min_delta
-        return value > reference + self.min_delta
+            return bool(np.float32(value + self.min_delta) < np.float32(reference))
+        return bool(np.float32(value - self.min_delta) > np.float32(reference))
 
     def _improves(self, value: float) -> bool:
         """Whether ``value`` improves on the best (the module's rule); call after _resolve_direction."""
@@ -166,3 +179,32 @@ class MonitoringCallback(keras.callbacks.Callback):
     def _plateau(self) -> bool:
         """Whether ``wait`` has reached the patience: ``patience`` 0 and 1 both act at once."""
         return self.wait >= max(self.patience, 1)
+
+    # --- the state (see _state.py) ------------------------------------------------------
+
+    def _identity(self) -> dict[str, Any]:
+        return {"monitor": self.monitor, "mode": self.mode}
+
+    def _monitor_state(self) -> dict[str, Any]:
+        return {
+            "best": self.best,
+            "best_epoch": self.best_epoch,
+            "wait": self.wait,
+            "direction": self.direction,
+            "ever_validated": self._ever_validated,
+        }
+
+    def _read_monitor_state(self, read: StateReader) -> dict[str, Any]:
+        """The fields of ``_monitor_state`` from a saved state, checked (ValueError otherwise)."""
+        directions = ["min", "max", None] if self.mode == "auto" else [self.mode]
+        return {
+            "best": read.number("best", optional=True),
+            "best_epoch": read.integer("best_epoch"),
+            "wait": read.integer("wait"),
+            "direction": read.choice("direction", directions),
+            "_ever_validated": read.flag("ever_validated"),
+        }
+
+    def _apply(self, fields: dict[str, Any]) -> None:
+        for name, value in fields.items():
+            setattr(self, name, value)

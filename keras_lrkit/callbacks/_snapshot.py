@@ -52,14 +52,13 @@ class WeightSnapshot:
             raise RuntimeError("restore() before any capture()")
         self._impl.restore()
 
-    def load(self, values: Sequence[np.ndarray]) -> None:
-        """Make ``values`` (host arrays, as ``values()`` gives) the captured copy; the variables keep theirs."""
-        current = [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in self.variables]
-        for variable, value in zip(self.variables, values):
-            variable.assign(value)
-        self.capture()
-        for variable, value in zip(self.variables, current):
-            variable.assign(value)
+    def set_values(self, values: Sequence[np.ndarray]) -> None:
+        """Make ``values`` (host arrays of the variables' shapes and dtypes) the captured copy.
+
+        The variables keep what they hold: only the copy changes.
+        """
+        self._impl.set_values(list(values))
+        self.captured = True
 
     def values(self) -> list[np.ndarray]:
         """Host copies of the captured weights, in the order of ``variables``."""
@@ -92,6 +91,10 @@ class _TensorFlowCopy:
 
     def restore(self) -> None:
         self._copy(self._model_vars, self._backup)
+
+    def set_values(self, values: list[np.ndarray]) -> None:
+        for backup, value in zip(self._backup, values):
+            backup.assign(value)
 
     def backup(self) -> list[Any]:
         return self._backup
@@ -149,6 +152,13 @@ class _JaxCopy:
             assign_exact(variable, value)
         self._shared = True
 
+    def set_values(self, values: list[np.ndarray]) -> None:
+        import jax
+
+        current = _current_values(self._variables)
+        self._backup = [jax.device_put(v, c.sharding) for v, c in zip(values, current)]
+        self._shared = False
+
     def backup(self) -> list[Any]:
         return self._backup
 
@@ -177,6 +187,9 @@ class _TorchCopy:
     def restore(self) -> None:
         self._copy(_current_values(self._variables), self._backup)
 
+    def set_values(self, values: list[np.ndarray]) -> None:
+        self._copy(self._backup, [self._torch.as_tensor(v) for v in values])
+
     def backup(self) -> list[Any]:
         return [b.detach().cpu() for b in self._backup]
 
@@ -192,6 +205,9 @@ class _HostCopy:
     def restore(self) -> None:
         for variable, value in zip(self._variables, self._backup):
             variable.assign(value)
+
+    def set_values(self, values: list[np.ndarray]) -> None:
+        self._backup = [np.array(v, copy=True) for v in values]
 
     def backup(self) -> list[Any]:
         return self._backup

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import weakref
 from typing import Any
 
 import keras
@@ -14,35 +13,10 @@ from .._io import atomic_write, is_chief, say
 from .._signals import deferred_interrupts
 from .._validate import check, constructor_arguments, is_int, is_real
 from .._warnings import warn
-from ._fit import fit_token, match_schedules_to_fit
+from ._fit import match_schedules_to_fit
 from ._monitor import MonitoringCallback
-from ._resume import epoch_done, join_fit
 from ._snapshot import WeightSnapshot
-
-# The EarlyStoppingWithBestRestore of each model's latest fit, so that a
-# HistoryPlotter in the same fit can mark its best and stop epochs. Weak on both
-# sides: the table keeps neither a model nor a callback alive. Each entry holds
-# the fit's token, so a later fit without early stopping does not see the marks
-# of an earlier one.
-_ACTIVE: weakref.WeakKeyDictionary[Any, tuple[weakref.ref, Any]] = weakref.WeakKeyDictionary()
-
-
-def _register(model: Any, callback: EarlyStoppingWithBestRestore) -> None:
-    try:
-        _ACTIVE[model] = (weakref.ref(callback), fit_token(model))
-    except TypeError:  # an unhashable stand-in model
-        pass
-
-
-def active_early_stopping(model: Any) -> EarlyStoppingWithBestRestore | None:
-    """The EarlyStoppingWithBestRestore in ``model``'s current fit, if there is one."""
-    try:
-        entry = _ACTIVE.get(model)
-    except TypeError:  # an unhashable stand-in model
-        return None
-    if entry is None or entry[1] != fit_token(model):
-        return None
-    return entry[0]()
+from ._state import Arrays, StateReader
 
 
 @keras.saving.register_keras_serializable(package="keras_lrkit")
@@ -111,6 +85,9 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
             file at each improvement, atomically, so a crash loses nothing.
             Under distributed training only the chief writes it.
         verbose: 1 prints why training stopped and which epoch was restored.
+        name: what ``keras_lrkit.BackupAndRestore`` knows this callback by
+            (default: its class, ``monitor`` and ``mode``); give one to tell
+            apart two that watch the same thing.
 
     Example:
 
@@ -134,6 +111,7 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
         strict: bool = True,
         checkpoint_path: str | os.PathLike | None = None,
         verbose: int = 0,
+        name: str | None = None,
     ) -> None:
         super().__init__()
         check("baseline", baseline, baseline is None or is_real(baseline), "None or a finite float")
@@ -161,7 +139,7 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
         self.restore_best_weights = restore_best_weights
         self.check_finite = check_finite
         self.checkpoint_path = None if checkpoint_path is None else os.fspath(checkpoint_path)
-        self._init_monitor(monitor, mode, min_delta, patience, strict, verbose)
+        self._init_monitor(monitor, mode, min_delta, patience, strict, verbose, name)
 
     def _reset_monitor(self) -> None:
         super()._reset_monitor()
@@ -180,7 +158,6 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         self._decide(epoch, logs)
-        epoch_done(self, epoch)
 
     def _decide(self, epoch: int, logs: dict | None) -> None:
         if epoch < self.start_from_epoch:
@@ -210,9 +187,8 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._reset_monitor()
         self._writes = self.checkpoint_path is not None and is_chief()
-        _register(self.model, self)
         match_schedules_to_fit(self)
-        join_fit(self)
+        self._join()
 
     def _record_best(self) -> None:
         if self.restore_best_weights:
@@ -281,39 +257,70 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
 
     @property
     def best_weights(self) -> list[np.ndarray] | None:
-        """The best epoch's weights as NumPy arrays (``model.get_weights()`` order), or None."""
+        """The best epoch's weights as NumPy arrays (``model.get_weights()`` order), or None.
+
+        Assignable, as in Keras's EarlyStopping: None forgets them; a list of
+        arrays (the shapes of ``model.weights``) becomes what ``restore()``
+        and the end of ``fit`` put back.
+        """
         snapshot = self._snapshot
         if snapshot is None or not snapshot.captured:
             return None
         return snapshot.values()
 
-    # --- across an interruption (BackupAndRestore) ------------------------------------
+    @best_weights.setter
+    def best_weights(self, values: list[np.ndarray] | None) -> None:
+        if values is None:
+            self._snapshot = None
+            return
+        weights = self.model.weights if self.model is not None else None
+        if weights is None:
+            raise ValueError(
+                "best_weights can be set once the callback has a model (in or after fit)."
+            )
+        arrays = [np.asarray(v) for v in values]
+        ok = len(arrays) == len(weights) and all(
+            a.shape == tuple(w.shape) for a, w in zip(arrays, weights)
+        )
+        check("best_weights", f"{len(arrays)} arrays", ok,
+              f"None or {len(weights)} arrays of the shapes of model.weights")  # fmt: skip
+        snapshot = self._current_snapshot()
+        snapshot.set_values([a.astype(w.dtype) for a, w in zip(arrays, weights)])
+        self._snapshot = snapshot
 
-    def _resume_state(self) -> tuple[dict[str, Any], Any]:
-        state = {
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "wait": self.wait,
-            "direction": self.direction,
+    # --- across an interruption (keras_lrkit.BackupAndRestore) --------------------------
+
+    def state_dict(self) -> dict[str, Any]:
+        """The decision so far and the best weights (as ``Arrays``), as plain data."""
+        snapshot = self._snapshot
+        captured = snapshot is not None and snapshot.captured
+        return {
+            **self._monitor_state(),
             "stopped_epoch": self.stopped_epoch,
             "stop_reason": self.stop_reason,
             "baseline_beaten": self._baseline_beaten,
-            "ever_validated": self._ever_validated,
+            "best_weights": Arrays(self.best_epoch, snapshot.values) if captured else None,
         }
-        snapshot = self._snapshot
-        if snapshot is None or not snapshot.captured:
-            return state, None
-        return state, (f"best-epoch-{self.best_epoch}", snapshot.values)
 
-    def _resume_from(self, state: dict[str, Any], arrays: list[np.ndarray] | None) -> None:
-        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-        self.direction = state["direction"]
-        self.stopped_epoch, self.stop_reason = state["stopped_epoch"], state["stop_reason"]
-        self._baseline_beaten = state["baseline_beaten"]
-        self._ever_validated = state["ever_validated"]
+    def load_state_dict(self, state: Any) -> None:
+        """Check ``state`` in full (ValueError naming the field), then take it; the model is untouched."""
+        read = StateReader(state, self.state_key())
+        fields = {
+            **self._read_monitor_state(read),
+            "stopped_epoch": read.integer("stopped_epoch"),
+            "stop_reason": read.choice("stop_reason", [None, "patience", "baseline", "non_finite"]),
+            "_baseline_beaten": read.flag("baseline_beaten"),
+        }
+        arrays = read.arrays("best_weights", self.model.weights)
+        if (arrays is None) != (fields["best"] is None) and self.restore_best_weights:
+            raise ValueError(f"{self.state_key()}'s state has a best value without best weights, "
+                             "or weights without a best value")  # fmt: skip
+        snapshot = None
         if arrays is not None and self.restore_best_weights:
-            self._snapshot = self._current_snapshot()
-            self._snapshot.load(arrays)
+            snapshot = self._current_snapshot()
+            snapshot.set_values(arrays)
+        self._apply(fields)
+        self._snapshot = snapshot
 
     def marks(self) -> tuple[int | None, int | None]:
         """(best epoch, stopped epoch) for a plot: None where there is none."""

@@ -21,10 +21,10 @@ from .._validate import check, constructor_arguments, fail, is_int, is_real
 from .._warnings import warn
 from ..plotting import HistoryFigure, learning_rate_key
 from ..schedules._base import check_between
-from ._fit import match_schedules_to_fit, run_number
+from ._fit import current_record, match_schedules_to_fit, run_number
 from ._monitor import logged_number
-from ._resume import epoch_done, join_fit
-from .early_stopping import active_early_stopping
+from ._state import StatefulCallback, StateReader
+from .early_stopping import EarlyStoppingWithBestRestore
 from .lr_logger import last_learning_rate
 
 
@@ -145,7 +145,7 @@ def _check_template(name: str, value: Any) -> None:
 
 
 @keras.saving.register_keras_serializable(package="keras_lrkit")
-class HistoryPlotter(keras.callbacks.Callback):
+class HistoryPlotter(StatefulCallback):
     """Redraw the training curves to a PNG while training runs, without slowing it.
 
     Every ``every`` epochs (and at the end) it draws one figure: a panel per
@@ -196,6 +196,10 @@ class HistoryPlotter(keras.callbacks.Callback):
             may take, in (0, 1]; default 1/40. Higher: more frames.
         figsize: (width, height) in inches; default 5 inches a panel by 3.8.
         dpi: of the figure, 1 to 1000.
+        name: what ``keras_lrkit.BackupAndRestore`` knows this callback by
+            (default: its class, ``path`` and ``csv_path``). A resumed plotter
+            takes back the table of the epochs before the backup and writes to
+            the paths it was constructed with.
 
     After ``fit``, ``history`` holds the recorded table ``{key: values}``.
 
@@ -222,8 +226,10 @@ class HistoryPlotter(keras.callbacks.Callback):
         drawing_budget: float = 1 / 40,
         figsize: tuple[float, float] | None = None,
         dpi: int = 100,
+        name: str | None = None,
     ) -> None:
         super().__init__()
+        self._init_name(name)
         _check_template("path", path)
         _check_template("csv_path", csv_path)
         check("every", every, is_int(every) and every >= 1, "an int >= 1")
@@ -292,7 +298,7 @@ class HistoryPlotter(keras.callbacks.Callback):
         self._writes = is_chief()
         match_schedules_to_fit(self)
         fields = {
-            "run": run_number(self.model),
+            "run": run_number(self),
             "model": getattr(self.model, "name", "model"),
             "time": time.strftime("%Y%m%d-%H%M%S"),
         }
@@ -312,7 +318,7 @@ class HistoryPlotter(keras.callbacks.Callback):
         if self._writes and self.background:
             rest = (1 - self.drawing_budget) / self.drawing_budget
             self._drawer = _Drawer(self._draw, rest=rest)
-        join_fit(self)
+        self._join()
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row = {k: _as_float(k, v) for k, v in (logs or {}).items()}
@@ -324,7 +330,6 @@ class HistoryPlotter(keras.callbacks.Callback):
         if (epoch + 1) % self.every == 0 and self._writes:
             self._submit(self._request())
         self._show_in_notebook()
-        epoch_done(self, epoch)
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._stop_drawing()
@@ -375,7 +380,7 @@ class HistoryPlotter(keras.callbacks.Callback):
         the training thread hands over their length, not a copy: a copy each
         epoch would cost time in proportion to the epochs so far.
         """
-        stopper = active_early_stopping(self.model) if self.mark_best else None
+        stopper = self._early_stopping() if self.mark_best else None
         best_epoch, stopped_epoch = stopper.marks() if stopper is not None else (None, None)
         return {
             "history": self.history,
@@ -440,19 +445,38 @@ class HistoryPlotter(keras.callbacks.Callback):
             self._display.update(Image(data=png))
         self._shown = png
 
-    # --- across an interruption (BackupAndRestore) ------------------------------------
+    def _early_stopping(self) -> EarlyStoppingWithBestRestore | None:
+        """The EarlyStoppingWithBestRestore in this fit, whose best and stop epochs are marked."""
+        record = current_record(self.model)
+        members = record.members() if record is not None else []
+        return next((c for c in members if isinstance(c, EarlyStoppingWithBestRestore)), None)
 
-    def _resume_state(self) -> tuple[dict[str, Any], None]:
-        return {
-            "history": self.history,
-            "current_path": self.current_path,
-            "current_csv_path": self.current_csv_path,
-        }, None
+    # --- across an interruption (keras_lrkit.BackupAndRestore) --------------------------
 
-    def _resume_from(self, state: dict[str, Any], arrays: Any) -> None:
-        # The epochs before the backup, so the CSV and the figure cover the whole run.
-        self.history = {key: list(values) for key, values in state["history"].items()}
-        self.current_path, self.current_csv_path = state["current_path"], state["current_csv_path"]
+    def _identity(self) -> dict[str, Any]:
+        return {"path": self.path, "csv_path": self.csv_path}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The table recorded so far (epoch, then every logged key)."""
+        return {"history": {key: list(values) for key, values in self.history.items()}}
+
+    def load_state_dict(self, state: Any) -> None:
+        """Check ``state`` (ValueError naming the field), then take the table of the epochs before."""
+        history = StateReader(state, self.state_key())._get("history")
+        if not isinstance(history, dict) or "epoch" not in history:
+            raise ValueError(f"{self.state_key()}'s state has no table with an `epoch` column")
+        table = {}
+        for key in history:
+            if not isinstance(key, str) or not 0 < len(key) <= 256:
+                raise ValueError(f"{self.state_key()}'s table has a column named {key!r:.80}")
+            table[key] = StateReader(history, "its table").numbers(key, gaps=key != "epoch")
+        epochs = table["epoch"]
+        if any(e != int(e) or e < 0 for e in epochs) or epochs != sorted(set(epochs)):
+            raise ValueError(f"{self.state_key()}'s table has epochs {epochs[:10]!r:.80}")
+        if any(len(column) != len(epochs) for column in table.values()):
+            raise ValueError(f"{self.state_key()}'s table has columns of different lengths")
+        table["epoch"] = [int(e) for e in epochs]
+        self.history = table
 
     def get_config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in constructor_arguments(self)}

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 import keras
 import numpy as np
 
-from .._keras_private import correct_tensorboard_learning_rate, learning_rate_object
+from .._keras_private import learning_rate_object
 from .._validate import check
 from .._values import to_float
-from ._fit import base_optimizer, fit_token, match_schedules_to_fit
-from ._resume import epoch_done, join_fit
+from ._fit import base_optimizer, match_schedules_to_fit
+from ._state import StatefulCallback, StateReader
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -51,38 +50,28 @@ def last_learning_rate(optimizer: Any) -> float:
     return float(learning_rate_at(optimizer, max(iterations(optimizer) - 1, 0)))
 
 
-# The models whose current fit has a LearningRateLogger (value: the fit's token).
-_LOGGED: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
-
-
-def _epoch_rate(model: Any) -> float | None:
-    """For TensorBoard: the rate of the epoch's last step, in a fit with a LearningRateLogger."""
-    try:
-        logged = _LOGGED.get(model, _LOGGED) == fit_token(model)
-    except TypeError:
-        return None
-    return last_learning_rate(model.optimizer) if logged else None
-
-
 @keras.saving.register_keras_serializable(package="keras_lrkit")
-class LearningRateLogger(keras.callbacks.Callback):
+class LearningRateLogger(StatefulCallback):
     """Put the learning rate into the logs, so History and CSVLogger record it.
 
     At each epoch end, ``logs["learning_rate"]`` becomes the rate the optimizer
     used for the epoch's last batch: a float rate, or the schedule evaluated at
-    that batch's step (``iterations - 1``), as a Python float. Place it before
-    the callbacks that should see it (CSVLogger, HistoryPlotter); Keras's
-    History always comes last and records it. Keras's TensorBoard logs the
-    rate itself, read from the optimizer after the epoch (the next step's
-    rate): in a fit with a LearningRateLogger, wherever either stands in the
-    list, TensorBoard's ``epoch_learning_rate`` is the rate the epoch used, as
-    in History.
+    that batch's step (``iterations - 1``), as a Python float. Where a callback
+    before it already put the epoch's rate into the logs (``ReduceOnPlateau``
+    and Keras's ``ReduceLROnPlateau`` do, before they lower a float rate),
+    that value stays. Place it before the callbacks that should see it
+    (CSVLogger, HistoryPlotter); Keras's History always comes last and
+    records it. Keras's TensorBoard logs the rate it reads from the optimizer
+    after the epoch (the next step's rate); ``keras_lrkit.TensorBoard`` logs
+    the rate the epoch used, as History does.
 
     Args:
         per_batch: also keep the rate of every batch in ``batch_learning_rates``
             (a list of floats over the whole fit; one value per call of
             ``on_train_batch_end``, so one per execution with
             ``steps_per_execution > 1``).
+        name: what ``keras_lrkit.BackupAndRestore`` knows this callback by
+            (default: its class and ``per_batch``).
 
     Example:
 
@@ -96,10 +85,11 @@ class LearningRateLogger(keras.callbacks.Callback):
     [0.1, 0.1, 0.01]
     """
 
-    def __init__(self, per_batch: bool = False) -> None:
+    def __init__(self, per_batch: bool = False, *, name: str | None = None) -> None:
         super().__init__()
         check("per_batch", per_batch, isinstance(per_batch, bool), "a bool")
         self.per_batch = per_batch
+        self._init_name(name)
         self.batch_learning_rates: list[float] = []
         self._batch_steps: list[int] = []
         self._epoch_start = 0
@@ -108,14 +98,10 @@ class LearningRateLogger(keras.callbacks.Callback):
         self.batch_learning_rates = []
         self._batch_steps = []
         match_schedules_to_fit(self)
-        try:
-            _LOGGED[self.model] = fit_token(self.model)
-        except TypeError:  # an unhashable stand-in model
-            pass
-        correct_tensorboard_learning_rate(_epoch_rate)
-        join_fit(self)
+        self._join()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
+        super().on_epoch_begin(epoch, logs)
         if self.per_batch:
             self._epoch_start = iterations(self.model.optimizer)
 
@@ -125,22 +111,38 @@ class LearningRateLogger(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         optimizer = self.model.optimizer
+        logged = (logs or {}).get("learning_rate")
+        try:
+            rate = to_float(logged)  # the epoch's rate, put there before a reduction
+        except (TypeError, ValueError):
+            rate = last_learning_rate(optimizer)
         if logs is not None:
-            logs["learning_rate"] = last_learning_rate(optimizer)
+            logs["learning_rate"] = rate
         if self._batch_steps:
-            # With steps_per_execution > 1 Keras reports the last execution's nominal end
-            # (batch 5 of an epoch of 4 batches run 3 at a time): no step lies past the epoch's last.
-            last = iterations(optimizer) - 1
-            steps = [min(step, last) for step in self._batch_steps]
-            self.batch_learning_rates.extend(learning_rate_at(optimizer, steps).tolist())
+            if isinstance(learning_rate_object(base_optimizer(optimizer)), keras.Variable):
+                # A float rate holds through an epoch; a reduction at its end may have changed it.
+                self.batch_learning_rates.extend([rate] * len(self._batch_steps))
+            else:
+                # With steps_per_execution > 1 Keras reports the last execution's nominal end
+                # (batch 5 of an epoch of 4 batches run 3 at a time): no step past the epoch's last.
+                last = iterations(optimizer) - 1
+                steps = [min(step, last) for step in self._batch_steps]
+                self.batch_learning_rates.extend(learning_rate_at(optimizer, steps).tolist())
             self._batch_steps = []
-        epoch_done(self, epoch)
 
-    def _resume_state(self) -> tuple[dict[str, Any], None]:
-        return {"batch_learning_rates": self.batch_learning_rates}, None
+    # --- across an interruption (keras_lrkit.BackupAndRestore) --------------------------
 
-    def _resume_from(self, state: dict[str, Any], arrays: Any) -> None:
-        self.batch_learning_rates = list(state["batch_learning_rates"])
+    def _identity(self) -> dict[str, Any]:
+        return {"per_batch": self.per_batch}
+
+    def state_dict(self) -> dict[str, Any]:
+        """The per-batch rates logged so far."""
+        return {"batch_learning_rates": list(self.batch_learning_rates)}
+
+    def load_state_dict(self, state: Any) -> None:
+        """Check ``state`` (ValueError naming the field), then take it."""
+        rates = StateReader(state, self.state_key()).numbers("batch_learning_rates", low=0.0)
+        self.batch_learning_rates = rates
 
     def get_config(self) -> dict[str, Any]:
-        return {"per_batch": self.per_batch}
+        return {"per_batch": self.per_batch, "name": self.name}

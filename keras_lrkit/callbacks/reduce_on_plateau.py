@@ -11,11 +11,11 @@ from .._io import say
 from .._keras_private import learning_rate_object
 from .._validate import check, constructor_arguments, is_int
 from ..schedules._base import check_between, check_rate
-from ..schedules.combinators import Reduced
+from ..schedules.combinators import Reduced, check_reductions
 from ._fit import base_optimizer, match_schedules_to_fit
 from ._monitor import MonitoringCallback
-from ._resume import epoch_done, join_fit
-from .lr_logger import iterations, learning_rate_at
+from ._state import StateReader
+from .lr_logger import iterations, last_learning_rate, learning_rate_at
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -26,11 +26,17 @@ class ReduceOnPlateau(MonitoringCallback):
 
     Keras's ``ReduceLROnPlateau``, for any rate: a float, any keras_lrkit
     schedule, or any of Keras's schedules (Keras's callback cannot set a
-    schedule's rate and fails mid-fit). A schedule keeps its shape and its
-    clock: it is wrapped in ``Reduced``, which multiplies it by the reductions
-    made so far, from the step after each one. The reductions are part of the
-    model's state: a ``.keras`` file saved after them loads and trains on at the
-    reduced rate.
+    schedule's rate and fails mid-fit). A float rate is Keras's variable,
+    multiplied in place. A schedule keeps its shape and its clock: when fit
+    begins it is wrapped in ``Reduced``, which multiplies it by the reductions
+    made so far, from the step after each one. Either way a reduction is an
+    assignment to what the train step reads: never a retrace or a
+    recompilation. (Wrapping a schedule whose optimizer already trained
+    rebuilds the train step once, when that fit begins.) Several reducers in
+    one fit compound, as Keras's do. The reductions are part of the model's
+    state: a ``.keras`` file saved after them loads and trains on at the
+    reduced rate. A callable rate (``SGD(lambda: 0.1)``) cannot be lowered: a
+    ValueError when fit begins.
 
     The rule, in one sentence (as ``EarlyStoppingWithBestRestore`` states it):
     an epoch *improves* when its monitored value is finite and better than the
@@ -43,8 +49,10 @@ class ReduceOnPlateau(MonitoringCallback):
     (``strict=False``: one warning, and the epoch is skipped).
 
     A reduction decided at an epoch's end applies from the next epoch's first
-    step, so every callback at that epoch's end (``LearningRateLogger``,
-    ``HistoryPlotter``, TensorBoard) sees the rate the epoch used, whatever
+    step. Before deciding, it puts the rate the epoch used into the logs as
+    ``learning_rate`` (as Keras's ``ReduceLROnPlateau`` does), so the callbacks
+    after it (``LearningRateLogger``, ``HistoryPlotter``,
+    ``keras_lrkit.TensorBoard``, History) record the epoch's rate, whatever
     their order. It is made while the rate the next step would use is above
     ``min_learning_rate``.
 
@@ -67,6 +75,8 @@ class ReduceOnPlateau(MonitoringCallback):
         strict: a missing ``monitor`` key is a ValueError (default), or one
             warning with ``strict=False``.
         verbose: 1 prints each reduction.
+        name: what ``keras_lrkit.BackupAndRestore`` knows this callback by
+            (default: its class, ``monitor`` and ``mode``).
 
     After ``fit``: ``best``, ``best_epoch``, ``wait``, ``cooldown_counter``
     and ``reductions`` (one ``(epoch, rate after)`` pair per reduction).
@@ -91,19 +101,19 @@ class ReduceOnPlateau(MonitoringCallback):
         mode: str = "auto",
         strict: bool = True,
         verbose: int = 0,
+        name: str | None = None,
     ) -> None:
         super().__init__()
         self.factor = check_between("factor", factor, 0.0, 1.0, open_low=True, open_high=True)
         check("cooldown", cooldown, is_int(cooldown) and cooldown >= 0, "an int >= 0")
         self.cooldown = int(cooldown)
         self.min_learning_rate = check_rate("min_learning_rate", min_learning_rate)
-        self._init_monitor(monitor, mode, min_delta, patience, strict, verbose)
+        self._init_monitor(monitor, mode, min_delta, patience, strict, verbose, name)
 
     def _reset_monitor(self) -> None:
         super()._reset_monitor()
         self.cooldown_counter = 0
         self.reductions: list[tuple[int, float]] = []
-        self._pending: float | None = None  # a float rate to set when the next epoch begins
 
     # --- the rate ---------------------------------------------------------------
 
@@ -112,16 +122,28 @@ class ReduceOnPlateau(MonitoringCallback):
         match_schedules_to_fit(self)
         optimizer = base_optimizer(self.model.optimizer)
         rate = learning_rate_object(optimizer)
-        if isinstance(rate, LearningRateSchedule) and not isinstance(rate, Reduced):
-            # Wrapped before the first step is traced: the schedule keeps its shape.
+        if isinstance(rate, Reduced):
+            if rate.min_learning_rate != self.min_learning_rate:
+                raise ValueError(
+                    "Argument `min_learning_rate` must be the floor of the Reduced schedule this "
+                    f"optimizer trains with ({rate.min_learning_rate!r}: another ReduceOnPlateau "
+                    f"set it). Received: min_learning_rate={self.min_learning_rate!r}"
+                )
+        elif isinstance(rate, LearningRateSchedule):
             optimizer.learning_rate = Reduced(rate, min_learning_rate=self.min_learning_rate)
-        join_fit(self)
+            if getattr(self.model, "train_function", None) is not None:
+                # A step traced before holds the old schedule: rebuilt once, now.
+                self.model.make_train_function(force=True)
+        elif not isinstance(rate, keras.Variable):
+            raise ValueError(
+                "ReduceOnPlateau lowers a float learning rate or a LearningRateSchedule; this "
+                f"optimizer's rate is a callable it cannot change. Received: learning_rate={rate!r}"
+            )
+        self._join()
 
     def _next_rate(self) -> float:
         """The rate the next step would use, reductions so far included."""
         optimizer = self.model.optimizer
-        if self._pending is not None:
-            return self._pending
         return float(learning_rate_at(optimizer, iterations(optimizer))[()])
 
     def _reduce(self, epoch: int) -> None:
@@ -129,43 +151,22 @@ class ReduceOnPlateau(MonitoringCallback):
         rate = learning_rate_object(optimizer)
         old = self._next_rate()
         if isinstance(rate, Reduced):
-            step = iterations(optimizer)  # the next epoch's first step
-            self._set_reductions(rate, [*rate.reductions, [step, self.factor]])
-            new = float(learning_rate_at(optimizer, step)[()])
-        else:  # a float rate: Keras's variable, set when the next epoch begins
-            new = max(old * self.factor, self.min_learning_rate)
-            self._pending = new
+            rate.reduce(iterations(optimizer), self.factor)  # from the next epoch's first step
+        else:  # Keras's variable, as Keras's ReduceLROnPlateau sets it
+            rate.assign(max(old * self.factor, self.min_learning_rate))
+        new = self._next_rate()
         self.reductions.append((epoch, new))
         if self.verbose:
             say(
                 f"Epoch {epoch}: ReduceOnPlateau lowers the learning rate from {old:.6g} to {new:.6g}."
             )
 
-    def _set_reductions(self, rate: Reduced, reductions: list) -> None:
-        """Train on with ``rate``'s schedule under ``reductions`` (compiled into the train step)."""
-        optimizer = base_optimizer(self.model.optimizer)
-        optimizer.learning_rate = Reduced(
-            rate.schedule, reductions, min_learning_rate=self.min_learning_rate
-        )
-        self.model.make_train_function(force=True)
-
-    def _apply_pending(self) -> None:
-        if self._pending is not None:
-            base_optimizer(self.model.optimizer).learning_rate = self._pending
-            self._pending = None
-
-    def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:
-        super().on_epoch_begin(epoch, logs)
-        self._apply_pending()
-
-    def on_train_end(self, logs: dict | None = None) -> None:
-        self._apply_pending()  # a model saved after fit trains on at the reduced rate
-
     # --- the decision -------------------------------------------------------------
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
+        if logs is not None and "learning_rate" not in logs:
+            logs["learning_rate"] = last_learning_rate(self.model.optimizer)  # before a reduction
         self._decide(epoch, logs)
-        epoch_done(self, epoch)
 
     def _decide(self, epoch: int, logs: dict | None) -> None:
         value = self._value(logs)
@@ -186,33 +187,49 @@ class ReduceOnPlateau(MonitoringCallback):
                 self.cooldown_counter = self.cooldown
                 self.wait = 0
 
-    # --- across an interruption (BackupAndRestore) ------------------------------------
+    # --- across an interruption (keras_lrkit.BackupAndRestore) --------------------------
 
-    def _resume_state(self) -> tuple[dict[str, Any], None]:
+    def state_dict(self) -> dict[str, Any]:
+        """The decision so far, and the reductions of a schedule's ``Reduced`` (a float rate is a
+        variable, which the backup's weights hold)."""
         rate = learning_rate_object(base_optimizer(self.model.optimizer))
         return {
-            "best": self.best,
-            "best_epoch": self.best_epoch,
-            "wait": self.wait,
-            "direction": self.direction,
+            **self._monitor_state(),
             "cooldown_counter": self.cooldown_counter,
-            "ever_validated": self._ever_validated,
             "reductions": [list(r) for r in self.reductions],
-            "pending": self._pending,
-            # A schedule's reductions live in the optimizer's Reduced, which the backup's
-            # weights do not hold (a float rate is a variable: the backup holds it).
             "schedule_reductions": rate.reductions if isinstance(rate, Reduced) else None,
-        }, None
+        }
 
-    def _resume_from(self, state: dict[str, Any], arrays: Any) -> None:
-        self.best, self.best_epoch, self.wait = state["best"], state["best_epoch"], state["wait"]
-        self.direction, self.cooldown_counter = state["direction"], state["cooldown_counter"]
-        self._ever_validated = state["ever_validated"]
-        self.reductions = [tuple(r) for r in state["reductions"]]
-        self._pending = state["pending"]
+    def load_state_dict(self, state: Any) -> None:
+        """Check ``state`` in full (ValueError naming the field), then take it."""
+        read = StateReader(state, self.state_key())
+        fields = {
+            **self._read_monitor_state(read),
+            "cooldown_counter": read.integer("cooldown_counter", high=self.cooldown),
+        }
+        pairs = read._get("reductions")
+        if not isinstance(pairs, list) or not all(
+            isinstance(p, list) and len(p) == 2 for p in pairs
+        ):
+            raise ValueError(f"{self.state_key()}'s state has `reductions`={pairs!r:.80}")
+        reductions = [
+            (StateReader({"e": e}, "a reduction").integer("e"),
+             StateReader({"r": r}, "a reduction").number("r", low=0.0))
+            for e, r in pairs
+        ]  # fmt: skip
+        fields["reductions"] = reductions
         rate = learning_rate_object(base_optimizer(self.model.optimizer))
-        if state["schedule_reductions"] is not None and isinstance(rate, Reduced):
-            self._set_reductions(rate, state["schedule_reductions"])
+        schedule = read._get("schedule_reductions")
+        if (schedule is not None) != isinstance(rate, Reduced):
+            raise ValueError(f"{self.state_key()}'s state is of a fit with another kind of rate")
+        if schedule is not None:
+            try:
+                schedule = check_reductions(schedule)
+            except ValueError as error:
+                raise ValueError(f"{self.state_key()}'s state: {error}") from None
+        self._apply(fields)
+        if schedule is not None:
+            rate.set_reductions(schedule)
 
     def get_config(self) -> dict[str, Any]:
         return {name: getattr(self, name) for name in constructor_arguments(self)}

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
 from .._validate import fail, is_int, is_real
@@ -19,9 +20,10 @@ from ._base import (
     check_rate,
     check_schedule,
     elapsed,
+    index_dtype,
+    is_integer,
     join,
     limits_of,
-    reached,
     start_of,
 )
 
@@ -183,6 +185,11 @@ class Chain(Schedule):
         return cls(**config)
 
 
+# How many reductions a Reduced holds apart; past that, the oldest two are folded
+# into one (the rate from the newest reduction on stays exact).
+MAX_REDUCTIONS = 64
+
+
 @_register
 class Reduced(Schedule):
     """A schedule multiplied by the reductions made so far: what ``ReduceOnPlateau`` trains with.
@@ -196,6 +203,15 @@ class Reduced(Schedule):
     they never take the rate below it, and a schedule that goes below it on its
     own (a cosine to 0) still does. The reductions are part of the config, so a
     ``.keras`` file saved after them loads and trains on at the reduced rate.
+
+    ``reduce(step, factor)`` adds a reduction during training. It is an
+    assignment to the table of reductions that the train step reads (a
+    Keras variable on TensorFlow and PyTorch; on JAX a host array the
+    compiled step reads through ``jax.pure_callback``), never a retrace or a
+    recompilation. Reductions at the same step compound. The table holds
+    ``MAX_REDUCTIONS`` (64) reductions apart; past that the oldest two are
+    folded into one, at the later one's step (rates from the newest reduction
+    on stay exact; ``reductions`` keeps them all).
 
     Args:
         schedule: the LearningRateSchedule being reduced.
@@ -221,26 +237,36 @@ class Reduced(Schedule):
         super().__init__(None)
         self.schedule = check_schedule("schedule", schedule)
         self._depth = check_depth("schedule", [self.schedule])
-        pairs = [list(pair) for pair in reductions] if _pairs(reductions) else None
-        if pairs is None or not all(
-            is_int(step) and step >= 0 and is_real(f) and 0 < f <= 1 for step, f in pairs
-        ):
-            raise fail("reductions", "a list of [step, factor] with steps >= 0 and factors in (0, 1]",
-                       reductions)  # fmt: skip
-        check_increasing("reductions", [step for step, _ in pairs], allow_empty=True)
-        self.reductions = [[int(step), float(f)] for step, f in pairs]
+        self.reductions = check_reductions(reductions)
         self.min_learning_rate = check_rate("min_learning_rate", min_learning_rate)
+        self._table = _ReductionTable()
+        self._table.write(self.reductions)
+
+    def reduce(self, step: int, factor: float) -> None:
+        """Multiply the rate by ``factor`` from ``step`` on (compounding at the same step)."""
+        if self.reductions and self.reductions[-1][0] == step:
+            pairs = [*self.reductions[:-1], [step, self.reductions[-1][1] * factor]]
+        else:
+            pairs = [*self.reductions, [step, factor]]
+        self.set_reductions(pairs)
+
+    def set_reductions(self, reductions: Sequence[Sequence[float]]) -> None:
+        """Train on under ``reductions`` (checked as the argument): an assignment, no retrace."""
+        self.reductions = check_reductions(reductions)
+        self._table.write(self.reductions)
 
     def _children(self) -> list[LearningRateSchedule]:
         return [self.schedule]
 
     def _rate_at_step(self, step: Any) -> Any:
         rate = self.schedule(step)
-        if not self.reductions:
-            return rate
-        scale = ops.ones_like(rate)
-        for start, factor in self.reductions:
-            scale = ops.where(reached(step, start), scale * factor, scale)
+        steps, factors = self._table.read(step)
+        if is_integer(step):
+            steps = ops.cast(steps, keras.backend.standardize_dtype(step.dtype))
+        else:
+            steps = ops.cast(steps, "float32")
+        after = ops.greater_equal(ops.expand_dims(step, -1), steps)
+        scale = ops.prod(ops.where(after, factors, ops.ones_like(factors)), axis=-1)
         floor = ops.minimum(rate, self.min_learning_rate)
         return ops.maximum(rate * scale, floor)
 
@@ -260,6 +286,70 @@ class Reduced(Schedule):
         config = dict(config)
         config["schedule"] = cls._deserialize("schedule", config["schedule"])
         return cls(**config)
+
+
+def check_reductions(reductions: Any) -> list[list]:
+    """``[step, factor]`` pairs: steps >= 0 strictly increasing, factors in (0, 1]."""
+    pairs = [list(pair) for pair in reductions] if _pairs(reductions) else None
+    if pairs is None or not all(
+        is_int(step) and 0 <= step < 2**63 and is_real(f) and 0 < f <= 1 for step, f in pairs
+    ):
+        raise fail("reductions", "a list of [step, factor] with steps >= 0 and factors in (0, 1]",
+                   reductions)  # fmt: skip
+    check_increasing("reductions", [step for step, _ in pairs], allow_empty=True)
+    return [[int(step), float(f)] for step, f in pairs]
+
+
+class _ReductionTable:
+    """The reductions as the train step reads them: ``MAX_REDUCTIONS`` steps and factors.
+
+    Unused places hold factor 1. On TensorFlow and PyTorch these are Keras
+    variables, which a compiled step reads where they are; JAX's compiled step
+    reads only the variables passed into it (the model's and the optimizer's),
+    so there the table is a host array, read by ``jax.pure_callback`` at each
+    step. Either way a change is a write, never a retrace.
+    """
+
+    def __init__(self) -> None:
+        self._jax = keras.backend.backend() == "jax"
+        steps = np.zeros(MAX_REDUCTIONS, index_dtype())
+        factors = np.ones(MAX_REDUCTIONS, "float32")
+        if self._jax:
+            self._steps, self._factors = steps, factors
+        else:
+            self._steps = keras.Variable(steps, dtype=index_dtype(), trainable=False,
+                                         name="lrkit_reduction_steps")  # fmt: skip
+            self._factors = keras.Variable(factors, trainable=False, name="lrkit_reductions")
+
+    def write(self, reductions: list[list]) -> None:
+        folded = [list(pair) for pair in reductions]
+        while len(folded) > MAX_REDUCTIONS:
+            (_, f0), (s1, f1) = folded[0], folded[1]
+            folded[:2] = [[s1, f0 * f1]]
+        steps = np.zeros(MAX_REDUCTIONS, index_dtype())
+        factors = np.ones(MAX_REDUCTIONS, "float32")
+        if folded:
+            steps[: len(folded)] = [min(s, np.iinfo(steps.dtype).max) for s, _ in folded]
+            factors[: len(folded)] = [f for _, f in folded]
+        if self._jax:  # replaced, never changed in place: a callback may be reading the old one
+            self._steps, self._factors = steps, factors
+        else:
+            self._steps.assign(steps)
+            self._factors.assign(factors)
+
+    def read(self, step: Any) -> tuple[Any, Any]:
+        if not self._jax:
+            return self._steps, self._factors
+        import jax
+
+        if not isinstance(step, jax.core.Tracer):
+            return self._steps, self._factors
+        shapes = (
+            jax.ShapeDtypeStruct(self._steps.shape, self._steps.dtype),
+            jax.ShapeDtypeStruct(self._factors.shape, self._factors.dtype),
+        )
+        return jax.pure_callback(lambda: (self._steps, self._factors), shapes,
+                                 vmap_method="broadcast_all")  # fmt: skip
 
 
 def _pairs(value: Any) -> bool:
