@@ -6,12 +6,15 @@ loudly, instead of a callback misbehaving quietly somewhere else.
 
 from __future__ import annotations
 
+import json
+
 import keras
 import numpy as np
+import pytest
 
+import keras_lrkit
 from keras_lrkit import StepDecay
 from keras_lrkit import _keras_private as private
-from keras_lrkit.callbacks import _resume  # noqa: F401  (installs the BackupAndRestore hook)
 
 
 def test_the_optimizer_holds_its_schedule_or_variable_in_learning_rate_object():
@@ -49,16 +52,42 @@ def test_print_msg_is_keras_s_own(capsys):
     assert "hello from keras_lrkit" in capsys.readouterr().out
 
 
-def test_tensorboard_has_the_method_that_logs_its_rate():
-    assert callable(getattr(keras.callbacks.TensorBoard, "_collect_learning_rate", None))
-    assert private.correct_tensorboard_learning_rate(lambda model: None)
+def test_tensorboard_logs_its_rate_through_the_method_our_subclass_overrides():
+    calls = []
+
+    class Watching(keras_lrkit.TensorBoard):
+        def _collect_learning_rate(self, logs):
+            calls.append(dict(logs))
+            return super()._collect_learning_rate(logs)
+
+    pytest.importorskip("tensorflow")
+    import tempfile
+
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    with tempfile.TemporaryDirectory() as folder:
+        model.fit(np.ones((4, 1)), np.ones((4, 1)), epochs=2, verbose=0,
+                  callbacks=[Watching(folder)])  # fmt: skip
+    assert len(calls) == 2 and "loss" in calls[0]
 
 
-def test_backup_and_restore_is_hooked_and_exposes_its_position(tmp_path):
-    from keras.callbacks import BackupAndRestore
-
-    assert getattr(BackupAndRestore._save_model, "_lrkit_hooked", False)
-    bar = BackupAndRestore(str(tmp_path))
+def test_backup_and_restore_saves_through_the_method_our_subclass_overrides(tmp_path):
+    bar = keras.callbacks.BackupAndRestore(str(tmp_path))
+    assert callable(getattr(bar, "_save_model", None))
     bar._current_epoch, bar._last_batch_seen = 3, 0  # set by its own hooks during fit
     assert private.backup_position(bar) == {"epoch": 3, "batch": 0}
     assert private.backup_metadata_path(bar) == str(tmp_path / "training_metadata.json")
+    model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+    model.compile(keras.optimizers.SGD(0.1), "mse")
+    saves = []
+
+    class Watching(keras.callbacks.BackupAndRestore):
+        def _save_model(self):
+            saves.append(private.backup_position(self))
+            super()._save_model()
+
+    model.fit(np.ones((4, 1)), np.ones((4, 1)), epochs=2, verbose=0,
+              callbacks=[Watching(str(tmp_path / "b"), delete_checkpoint=False)])  # fmt: skip
+    assert saves == [{"epoch": 1, "batch": 0}, {"epoch": 2, "batch": 0}]
+    assert json.loads((tmp_path / "b" / "training_metadata.json").read_text())["epoch"] == 2
+    assert private.resumed_epoch(model) is None  # set only when a backup is loaded

@@ -8,6 +8,7 @@ import keras
 import numpy as np
 import pytest
 
+import keras_lrkit
 from keras_lrkit import CosineDecay, LearningRateLogger, StepDecay
 
 from .helpers import BACKEND, tiny_model, tiny_regression_data
@@ -105,29 +106,34 @@ def tensorboard_scalars(log_dir, tag):
     return values
 
 
-@pytest.mark.parametrize("order", ["logger_first", "tensorboard_first"])
-def test_tensorboard_records_the_rate_each_epoch_used(tmp_path, order):
+@pytest.mark.parametrize("order", ["logger_first", "tensorboard_first", "no_logger"])
+def test_keras_lrkit_tensorboard_records_the_rate_each_epoch_used(tmp_path, order):
     pytest.importorskip("tensorflow")  # Keras's TensorBoard writes through tf.summary
     logger = LearningRateLogger()
-    board = keras.callbacks.TensorBoard(str(tmp_path))
+    board = keras_lrkit.TensorBoard(str(tmp_path))
     csv_log = keras.callbacks.CSVLogger(str(tmp_path / "log.csv"))
-    callbacks = [logger, board, csv_log] if order == "logger_first" else [board, logger, csv_log]
+    callbacks = {
+        "logger_first": [logger, board, csv_log],
+        "tensorboard_first": [board, logger, csv_log],
+        "no_logger": [board, logger],  # TensorBoard first: it reads the optimizer itself
+    }[order]
     optimizer = keras.optimizers.SGD(StepDecay(0.1, [2, 4], steps_per_epoch=4))
     history = fit(optimizer, 6, callbacks)
     expected = [0.1, 0.1, 0.01, 0.01, 0.001, 0.001]  # the rate of each epoch's batches
     np.testing.assert_allclose(history.history["learning_rate"], expected, rtol=1e-6)
     board_rates = tensorboard_scalars(tmp_path, "epoch_learning_rate")
     np.testing.assert_allclose([board_rates[e] for e in range(6)], expected, rtol=1e-6)
-    with open(tmp_path / "log.csv") as f:
-        rows = list(csv.DictReader(f))
-    np.testing.assert_allclose([float(r["learning_rate"]) for r in rows], expected, rtol=1e-6)
+    if order != "no_logger":
+        with open(tmp_path / "log.csv") as f:
+            rows = list(csv.DictReader(f))
+        np.testing.assert_allclose([float(r["learning_rate"]) for r in rows], expected, rtol=1e-6)
 
 
-def test_tensorboard_without_a_logger_is_left_as_keras_made_it(tmp_path):
+def test_keras_s_own_tensorboard_is_left_as_keras_made_it_even_beside_a_logger(tmp_path):
     pytest.importorskip("tensorflow")
-    fit(keras.optimizers.SGD(StepDecay(0.1, [2], steps_per_epoch=4)), 1, [LearningRateLogger()])
     board = keras.callbacks.TensorBoard(str(tmp_path))
-    fit(keras.optimizers.SGD(StepDecay(0.1, [2], steps_per_epoch=4)), 3, [board])
+    fit(keras.optimizers.SGD(StepDecay(0.1, [2], steps_per_epoch=4)), 3,
+        [LearningRateLogger(), board])  # fmt: skip
     # Keras's own reading: the optimizer's rate after the epoch, the next step's.
     rates = tensorboard_scalars(tmp_path, "epoch_learning_rate")
     np.testing.assert_allclose([rates[e] for e in range(3)], [0.1, 0.01, 0.01], rtol=1e-6)

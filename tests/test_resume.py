@@ -1,4 +1,4 @@
-"""Interrupted = uninterrupted: the callbacks' state saved with Keras's BackupAndRestore backup."""
+"""Interrupted = uninterrupted: keras_lrkit.BackupAndRestore saves the callbacks' state with its backup."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from keras_lrkit import (
+    BackupAndRestore,
     CosineDecay,
     EarlyStoppingWithBestRestore,
     HistoryPlotter,
@@ -22,7 +23,7 @@ from keras_lrkit import (
     LRKitWarning,
     ReduceOnPlateau,
 )
-from keras_lrkit.callbacks._resume import STATE_FILE
+from keras_lrkit.callbacks._state import STATE_FILE
 
 from .helpers import BACKEND
 
@@ -109,7 +110,7 @@ def fit(rate_kind, tmp_path, extra=(), bar_first=False, backup=None):
         callbacks["plotter"],
     ]
     if backup is not None:
-        bar = keras.callbacks.BackupAndRestore(str(backup))
+        bar = BackupAndRestore(backup)
         listed = [bar, *listed] if bar_first else [*listed, bar]
     x, y = data()
     model.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
@@ -183,7 +184,7 @@ def test_a_new_or_emptied_backup_folder_starts_clean(straight, tmp_path):
     backup = tmp_path / "backup"
     backup.mkdir()
     # A state file from another run, without BackupAndRestore's backup beside it: never read.
-    (backup / STATE_FILE).write_text(json.dumps({"format": 1, "records": []}))
+    (backup / STATE_FILE).write_text(json.dumps({"format": 2, "records": []}))
     with warnings.catch_warnings():
         warnings.simplefilter("error", LRKitWarning)
         model, callbacks = fit("schedule", tmp_path, backup=backup)
@@ -209,7 +210,8 @@ def test_a_missing_or_damaged_state_warns_and_starts_clean(tmp_path, damage):
     with pytest.warns(LRKitWarning, match="cannot resume its callbacks' state"):
         model, callbacks = fit("float", tmp_path, backup=backup)
     # A clean start of the callbacks, from the backup's epoch on (the weights are resumed).
-    assert callbacks["plotter"].history["epoch"][0] == 4
+    # The crash at the end of epoch 3 came before epoch 3's backup: it resumes at epoch 3.
+    assert callbacks["plotter"].history["epoch"][0] == 3
 
 
 RUNNER = textwrap.dedent(
@@ -258,25 +260,25 @@ SLOW_WRITER = textwrap.dedent(
     import os, sys, time
     sys.path.insert(0, {root!r})
     import keras
-    import keras_lrkit.callbacks._resume as resume
+    import keras_lrkit.callbacks._state as state
     from tests import test_resume as t
     from pathlib import Path
 
     folder = Path(sys.argv[1])
-    real_write = resume._write_json
+    real_write = state._write_text
     calls = []
 
-    def slow_write(path, data):
+    def slow_write(path, text):
         calls.append(path)
         if len(calls) == 4:  # the fourth state: half of it, then killed
             with open(path, "w") as f:
-                f.write(resume.json.dumps(data)[:50])
+                f.write(text[:50])
                 f.flush()
             print("writing", flush=True)
             time.sleep(120)
-        real_write(path, data)
+        real_write(path, text)
 
-    resume._write_json = slow_write
+    state._write_text = slow_write
     t.fit("float", folder, backup=folder / "backup")
     """
 )
@@ -295,3 +297,306 @@ def test_a_kill_during_a_state_write_leaves_the_previous_state(tmp_path):
         child.stdout.close()
     data = json.loads((tmp_path / "backup" / STATE_FILE).read_text())  # whole, not torn
     assert [r["backup"]["epoch"] for r in data["records"]] == [2, 3]  # the last two before
+
+
+# --- issue 21: inside keras_lrkit's own boundaries ------------------------------------------
+
+
+def crash_at_end_of(epoch):
+    crash = Crash("end", epoch)
+    return [epoch_tracker(crash), crash]
+
+
+def backup_epoch(folder):
+    """The epoch recorded by the backup in ``folder`` (Keras's own metadata file)."""
+    return json.loads((folder / "training_metadata.json").read_text())["epoch"]
+
+
+def _no_super(cls, hook):
+    """A user's subclass of ``cls`` that overrides ``hook`` and never calls super()."""
+    return type(f"My{cls.__name__}", (cls,), {hook: lambda self, *args, **kwargs: None})
+
+
+SUBCLASSED = {
+    "logger": lambda cls: cls(per_batch=True),
+    "stop": lambda cls: cls("val_score", mode="min", patience=30),
+    "reduce": lambda cls: cls("val_plateau", mode="min", patience=1),
+    "plotter": lambda cls: cls(None),
+}
+CLASSES = {"logger": LearningRateLogger, "stop": EarlyStoppingWithBestRestore,
+           "reduce": ReduceOnPlateau, "plotter": HistoryPlotter}  # fmt: skip
+
+
+@pytest.mark.parametrize("hook", ["on_epoch_end", "on_train_begin"])
+@pytest.mark.parametrize("which", sorted(SUBCLASSED))
+def test_a_subclass_that_skips_super_loses_nothing_of_the_backup(tmp_path, which, hook):
+    mine = SUBCLASSED[which](_no_super(CLASSES[which], hook))
+    backup = tmp_path / "backup"
+    bar = BackupAndRestore(backup)
+    stop = EarlyStoppingWithBestRestore("val_score", mode="min", patience=30)
+    model = build(0.05)
+    x, y = data()
+    with pytest.raises(RuntimeError, match="interrupted"):
+        model.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+                  callbacks=[Script(), mine, bar, stop, *crash_at_end_of(4)])  # fmt: skip
+    assert backup_epoch(backup) == 4  # the backups of epochs 0-3, written as every epoch ended
+    saved = json.loads((backup / STATE_FILE).read_text())["records"][-1]["callbacks"]
+    assert stop.state_key() in saved  # the other callback's state is there
+
+
+@pytest.mark.parametrize("keras_first", [True, False])
+def test_every_backup_callback_writes_its_backup(tmp_path, keras_first):
+    first, second = tmp_path / "local", tmp_path / "remote"
+    bars = [keras.callbacks.BackupAndRestore(str(first)), BackupAndRestore(second)]
+    if not keras_first:
+        bars = [BackupAndRestore(first), BackupAndRestore(second)]
+    model = build(CosineDecay(0.05, 60))
+    x, y = data()
+    with pytest.raises(RuntimeError):
+        model.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+                  callbacks=[Script(), *ours(tmp_path).values(), *bars, *crash_at_end_of(4)])  # fmt: skip
+    assert backup_epoch(first) >= 4 and backup_epoch(second) == 4
+
+
+def stoppers():
+    return (EarlyStoppingWithBestRestore("val_score", mode="min", patience=5),
+            EarlyStoppingWithBestRestore("val_acc", mode="max", patience=5))  # fmt: skip
+
+
+class Accuracy(keras.callbacks.Callback):
+    def on_epoch_end(self, epoch, logs=None):
+        logs["val_acc"] = [0.5, 0.6, 0.7, 0.65, 0.66, 0.67, 0.68, 0.69, 0.7, 0.71][epoch]
+
+
+def test_a_state_goes_back_to_the_callback_it_came_from_never_by_position(tmp_path):
+    backup = tmp_path / "backup"
+    model = build(0.05)
+    x, y = data()
+    with pytest.raises(RuntimeError):
+        model.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+                  callbacks=[Script(), Accuracy(), *stoppers(), BackupAndRestore(backup),
+                             *crash_at_end_of(4)])  # fmt: skip
+    # Resumed with the accuracy stopper alone: it takes its own state, not the first one's.
+    _, by_acc = stoppers()
+    model = build(0.05)
+    model.fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0,
+              callbacks=[Script(), Accuracy(), by_acc, BackupAndRestore(backup)])  # fmt: skip
+    assert by_acc.direction == "max" and by_acc.best == 0.7 and by_acc.best_epoch == 2
+
+
+def test_a_stopper_whose_mode_changed_starts_afresh_with_one_warning(tmp_path):
+    backup = tmp_path / "backup"
+    model = build(0.05)
+    x, y = data()
+    with pytest.raises(RuntimeError):
+        model.fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+                  callbacks=[Script(), stoppers()[0], BackupAndRestore(backup),
+                             *crash_at_end_of(4)])  # fmt: skip
+    changed = EarlyStoppingWithBestRestore("val_score", mode="max", patience=5)
+    with pytest.warns(LRKitWarning, match=r"no state for EarlyStoppingWithBestRestore\(monitor='val_score', mode='max'\)") as caught:
+        build(0.05).fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0,
+                        callbacks=[Script(), changed, BackupAndRestore(backup)])  # fmt: skip
+    assert len([w for w in caught if issubclass(w.category, LRKitWarning)]) == 1
+    assert changed.best == SCORE[4] and changed.best_epoch == 4  # from the resumed epoch only
+
+
+def test_two_callbacks_with_one_key_are_told_apart_by_name(tmp_path):
+    backup = tmp_path / "backup"
+    x, y = data()
+
+    def pair():
+        return (EarlyStoppingWithBestRestore("val_score", mode="min", patience=9, name="a"),
+                EarlyStoppingWithBestRestore("val_score", mode="min", patience=9, min_delta=0.15,
+                                             name="b"))  # fmt: skip
+
+    with pytest.raises(RuntimeError):
+        build(0.05).fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+                        callbacks=[Script(), *pair(), BackupAndRestore(backup),
+                                   *crash_at_end_of(4)])  # fmt: skip
+    a, b = pair()
+    build(0.05).fit(x, y, batch_size=8, epochs=5, shuffle=False, verbose=0,
+                    callbacks=[Script(), b, a, BackupAndRestore(backup)])  # fmt: skip
+    assert (a.best, a.best_epoch) == (0.7, 3)
+    assert (b.best, b.best_epoch) == (0.8, 1)  # 0.7 is not 0.15 better than 0.8
+
+
+def interrupted(tmp_path, kind="float"):
+    """The backup folder of a run interrupted at the end of epoch 4 (backup of epoch 4 written)."""
+    backup = tmp_path / "backup"
+    with pytest.raises(RuntimeError):
+        fit(kind, tmp_path, extra=crash_at_end_of(4), backup=backup)
+    return backup
+
+
+def backup_weights(backup, kind="float"):
+    """The weights of the backup in ``backup``, as Keras loads them into a fresh model."""
+    twin = build(make_rate(kind))
+    x, y = data()
+    twin.fit(x[:8], y[:8], epochs=0, verbose=0)  # builds the optimizer
+    twin.load_weights(str(backup / "latest.weights.h5"))
+    return twin.get_weights()
+
+
+def resume_without_training(tmp_path, backup, kind="float"):
+    """Resume the backup in a fit with no epoch left: the callbacks' state is all that acts."""
+    model = build(make_rate(kind))
+    callbacks = ours(tmp_path)
+    x, y = data()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        model.fit(x, y, batch_size=8, epochs=4, shuffle=False, verbose=0,
+                  callbacks=[Script(), *callbacks.values(), BackupAndRestore(backup)])  # fmt: skip
+    ours_ = [str(w.message) for w in caught if issubclass(w.category, LRKitWarning)]
+    return model, callbacks, ours_
+
+
+def edit_state(backup, edit):
+    path = backup / STATE_FILE
+    data_ = json.loads(path.read_text())
+    entries = data_["records"][-1]["callbacks"]
+    edit({key.split("(")[0]: entry for key, entry in entries.items()})
+    path.write_text(json.dumps(data_))
+
+
+def arrays_file(backup):
+    """The best weights' file that the last backup's state refers to."""
+    entries = json.loads((backup / STATE_FILE).read_text())["records"][-1]["callbacks"]
+    (version,) = [e["arrays"][1] for e in entries.values() if e["arrays"]]
+    (path,) = backup.glob(f"keras_lrkit_arrays-*-{version}.npz")
+    return path
+
+
+def test_best_weights_of_the_wrong_shape_never_touch_the_model(tmp_path):
+    backup = interrupted(tmp_path)
+    path = arrays_file(backup)
+    with np.load(path) as saved:
+        arrays = [saved[f"a{i}"] for i in range(len(saved.files))]
+    arrays[1] = np.ones(3, arrays[1].dtype)  # the first kernel stays right, the second is wrong
+    with open(path, "wb") as f:
+        np.savez(f, **{f"a{i}": a for i, a in enumerate(arrays)})
+    expected = backup_weights(backup)
+    model, callbacks, warned = resume_without_training(tmp_path, backup)
+    assert len(warned) == 1 and "EarlyStoppingWithBestRestore" in warned[0]
+    assert callbacks["stop"].best is None  # a fresh start
+    for got, want in zip(model.get_weights(), expected):
+        np.testing.assert_array_equal(got, want)  # the backup's weights, untouched
+
+
+HOSTILE = {
+    "direction_sideways": ("EarlyStoppingWithBestRestore", lambda s: s.update(direction="sideways")),
+    "nan_best": ("EarlyStoppingWithBestRestore", lambda s: s.update(best=float("nan"))),
+    "negative_wait": ("EarlyStoppingWithBestRestore", lambda s: s.update(wait=-1)),
+    "pending_rate": ("ReduceOnPlateau", lambda s: s.update(pending=-5.0)),
+    "reduction_rate_string": ("ReduceOnPlateau", lambda s: s.update(reductions=[[1, "x"]])),
+    "plotter_paths": ("HistoryPlotter", lambda s: s.update(current_path="/tmp/evil.png")),
+    "plotter_ragged": ("HistoryPlotter", lambda s: s["history"]["epoch"].append(99)),
+    "plotter_bool_column": ("HistoryPlotter", lambda s: s["history"].update(loss=[True] * 4)),
+    "negative_rate": ("LearningRateLogger", lambda s: s.update(batch_learning_rates=[-5.0])),
+}
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_a_hostile_state_is_one_warning_and_a_fresh_start(tmp_path, case):
+    owner, edit = HOSTILE[case]
+    backup = interrupted(tmp_path)
+    edit_state(backup, lambda entries: edit(entries[owner]["state"]))
+    model, callbacks, warned = resume_without_training(tmp_path, backup)
+    assert len(warned) == 1 and owner in warned[0], warned
+    fresh = {"EarlyStoppingWithBestRestore": callbacks["stop"].best is None,
+             "ReduceOnPlateau": callbacks["reduce"].reductions == [],
+             "HistoryPlotter": callbacks["plotter"].history == {"epoch": []},
+             "LearningRateLogger": callbacks["logger"].batch_learning_rates == []}  # fmt: skip
+    assert fresh[owner]
+    assert not os.path.exists("/tmp/evil.png")
+
+
+def test_arrays_are_read_only_under_names_keras_lrkit_makes(tmp_path):
+    backup = interrupted(tmp_path)
+    outside = tmp_path / "outside.npz"
+    np.savez(outside, a0=np.zeros(1))
+    edit_state(backup, lambda e: e["EarlyStoppingWithBestRestore"].update(arrays=["best_weights", "../outside"]))
+    model, callbacks, warned = resume_without_training(tmp_path, backup)
+    assert len(warned) == 1 and callbacks["stop"].best is None
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".npz") == ["outside.npz"]
+
+
+def _fuzz_cases():
+    def text(edit):
+        return lambda backup: (backup / STATE_FILE).write_text(edit((backup / STATE_FILE).read_text()))
+
+    def arrays(edit):
+        def apply(backup):
+            path = arrays_file(backup)
+            with np.load(path) as saved:
+                values = [saved[f"a{i}"] for i in range(len(saved.files))]
+            with open(path, "wb") as f:
+                np.savez(f, **{f"a{i}": a for i, a in enumerate(edit(values))})
+        return apply
+
+    cases = {f"truncated_{n}": text(lambda t, n=n: t[: int(len(t) * n / 10)]) for n in range(0, 10, 2)}
+    cases.update({
+        "binary": text(lambda t: "\x00\xff" * 50),
+        "nested": text(lambda t: "[" * 100_000 + "]" * 100_000),
+        "nested_in_state": lambda b: edit_state(b, lambda e: e["HistoryPlotter"]["state"].update(
+            history=json.loads("[" * 900 + "]" * 900))),
+        "huge_number": text(lambda t: t.replace('"wait": 0', '"wait": 1' + "0" * 5000)),
+        "records_not_a_list": text(lambda t: json.dumps({"format": 2, "records": {"a": 1}})),
+        "state_a_list": lambda b: edit_state(b, lambda e: e["ReduceOnPlateau"].update(state=[1, 2])),
+        "one_of_four_arrays": arrays(lambda v: v[:1]),
+        "nan_arrays": arrays(lambda v: [np.full_like(a, np.nan) for a in v]),
+        "int_arrays": arrays(lambda v: [a.astype("int32") for a in v]),
+        "arrays_missing": lambda b: arrays_file(b).unlink(),
+        "arrays_not_a_zip": lambda b: arrays_file(b).write_bytes(b"PK\x03\x04" + b"\x00" * 30),
+        "wrong_types": lambda b: edit_state(b, lambda e: [entry["state"].update(
+            {k: "x" for k in entry["state"]}) for entry in e.values()]),
+    })
+    return cases
+
+
+FUZZ = _fuzz_cases()
+
+
+@pytest.mark.parametrize("case", sorted(FUZZ))
+def test_fuzzed_state_files_warn_start_afresh_and_leave_the_weights(tmp_path, case):
+    backup = interrupted(tmp_path)
+    FUZZ[case](backup)
+    expected = backup_weights(backup)
+    model, callbacks, warned = resume_without_training(tmp_path, backup)
+    assert warned, "a damaged state says so"
+    assert len(warned) <= len(callbacks)  # at most one per callback, one for a whole file
+    for got, want in zip(model.get_weights(), expected):
+        np.testing.assert_array_equal(got, want)
+
+
+def test_save_freq_in_batches_warns_once_that_keras_resumes_from_the_epoch_start(tmp_path):
+    with pytest.warns(LRKitWarning, match="first batch") as caught:
+        fit("float", tmp_path, backup=None, extra=[BackupAndRestore(tmp_path / "b", save_freq=2)])
+    assert len([w for w in caught if "first batch" in str(w.message)]) == 1
+
+
+def test_keras_s_backup_with_keras_lrkit_callbacks_says_so_once(tmp_path):
+    backup = tmp_path / "backup"
+    x, y = data()
+    with pytest.raises(RuntimeError):
+        build(0.05).fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+                        callbacks=[Script(), keras.callbacks.BackupAndRestore(str(backup)),
+                                   *crash_at_end_of(4)])  # fmt: skip
+    with pytest.warns(LRKitWarning, match="keras_lrkit.BackupAndRestore") as caught:
+        build(0.05).fit(x, y, batch_size=8, epochs=6, shuffle=False, verbose=0,
+                        callbacks=[Script(), *ours(tmp_path).values(),
+                                   keras.callbacks.BackupAndRestore(str(backup))])  # fmt: skip
+    assert len([w for w in caught if issubclass(w.category, LRKitWarning)]) == 1
+
+
+def test_a_plain_keras_resume_after_importing_keras_lrkit_says_nothing(tmp_path):
+    backup = tmp_path / "backup"
+    x, y = data()
+    with pytest.raises(RuntimeError):
+        build(0.05).fit(x, y, batch_size=8, epochs=EPOCHS, shuffle=False, verbose=0,
+                        callbacks=[keras.callbacks.BackupAndRestore(str(backup)),
+                                   *crash_at_end_of(4)])  # fmt: skip
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", LRKitWarning)
+        history = build(0.05).fit(x, y, batch_size=8, epochs=6, shuffle=False, verbose=0,
+                                  callbacks=[keras.callbacks.BackupAndRestore(str(backup))])  # fmt: skip
+    assert history.epoch == [5]  # Keras's backup of epoch 4 came before the crash

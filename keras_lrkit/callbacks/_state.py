@@ -73,6 +73,10 @@ class StatefulCallback(keras.callbacks.Callback):
     def load_state_dict(self, state: Any) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
+    def _reader(self, state: Any) -> StateReader:
+        """A reader of ``state`` that holds exactly the fields ``state_dict()`` gives."""
+        return StateReader(state, self.state_key(), keys=list(self.state_dict()))
+
     def _join(self) -> None:
         self._first_epoch = True
         join(self)
@@ -109,9 +113,13 @@ def _arrays_file(key: str, version: int) -> str:
 class StateReader:
     """Reads the fields of one saved state; each read checks the field or raises ValueError naming it."""
 
-    def __init__(self, state: Any, owner: str) -> None:
+    def __init__(self, state: Any, owner: str, keys: Sequence[str] | None = None) -> None:
         if not isinstance(state, dict):
             raise ValueError(f"{owner}'s state is a {type(state).__name__}, not a dict")
+        if keys is not None and set(state) != set(keys):
+            unknown, missing = sorted(map(str, set(state) - set(keys))), sorted(set(keys) - set(state))
+            raise ValueError(f"{owner}'s state has the fields {unknown[:5]} it never has"
+                             if unknown else f"{owner}'s state lacks {missing}")  # fmt: skip
         self.state, self.owner = state, owner
 
     def _get(self, key: str) -> Any:

@@ -16,7 +16,7 @@ from .._warnings import warn
 from ._fit import match_schedules_to_fit
 from ._monitor import MonitoringCallback
 from ._snapshot import WeightSnapshot
-from ._state import Arrays, StateReader
+from ._state import Arrays
 
 
 @keras.saving.register_keras_serializable(package="keras_lrkit")
@@ -304,7 +304,7 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
 
     def load_state_dict(self, state: Any) -> None:
         """Check ``state`` in full (ValueError naming the field), then take it; the model is untouched."""
-        read = StateReader(state, self.state_key())
+        read = self._reader(state)
         fields = {
             **self._read_monitor_state(read),
             "stopped_epoch": read.integer("stopped_epoch"),

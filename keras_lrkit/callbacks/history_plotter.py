@@ -275,7 +275,7 @@ class HistoryPlotter(StatefulCallback):
         self.drawing_budget = float(drawing_budget)
         self.figsize = figsize
         self.dpi = dpi
-        self.history: dict[str, list[float]] = {}
+        self.history: dict[str, list[float]] = {"epoch": []}
         self.current_path: str | None = None
         self.current_csv_path: str | None = None
         self.figure = None
@@ -462,7 +462,7 @@ class HistoryPlotter(StatefulCallback):
 
     def load_state_dict(self, state: Any) -> None:
         """Check ``state`` (ValueError naming the field), then take the table of the epochs before."""
-        history = StateReader(state, self.state_key())._get("history")
+        history = self._reader(state)._get("history")
         if not isinstance(history, dict) or "epoch" not in history:
             raise ValueError(f"{self.state_key()}'s state has no table with an `epoch` column")
         table = {}

@@ -11,7 +11,7 @@ from .._keras_private import learning_rate_object
 from .._validate import check
 from .._values import to_float
 from ._fit import base_optimizer, match_schedules_to_fit
-from ._state import StatefulCallback, StateReader
+from ._state import StatefulCallback
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -141,7 +141,7 @@ class LearningRateLogger(StatefulCallback):
 
     def load_state_dict(self, state: Any) -> None:
         """Check ``state`` (ValueError naming the field), then take it."""
-        rates = StateReader(state, self.state_key()).numbers("batch_learning_rates", low=0.0)
+        rates = self._reader(state).numbers("batch_learning_rates", low=0.0)
         self.batch_learning_rates = rates
 
     def get_config(self) -> dict[str, Any]:

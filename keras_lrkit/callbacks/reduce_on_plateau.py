@@ -202,7 +202,7 @@ class ReduceOnPlateau(MonitoringCallback):
 
     def load_state_dict(self, state: Any) -> None:
         """Check ``state`` in full (ValueError naming the field), then take it."""
-        read = StateReader(state, self.state_key())
+        read = self._reader(state)
         fields = {
             **self._read_monitor_state(read),
             "cooldown_counter": read.integer("cooldown_counter", high=self.cooldown),
