@@ -55,6 +55,9 @@ RULE_CASES = {
     "floor": ([1.0] * 8, {"patience": 1, "factor": 0.5, "min_learning_rate": 0.02}),
     "nan_is_no_improvement": ([1.0, math.nan, math.nan, 0.5], {"patience": 2}),
     "max_mode": ([0.5, 0.6, 0.55, 0.56, 0.7], {"patience": 2, "mode": "max"}),
+    # Exact ties at min_delta: 0.3 + 0.1 == 0.4 is no improvement for Keras (value + delta < best).
+    "tie_min": ([0.4, 0.3, 0.2, 0.1], {"patience": 1, "min_delta": 0.1}),
+    "tie_max": ([0.1, 0.2, 0.3, 0.4], {"patience": 1, "min_delta": 0.1, "mode": "max"}),
 }
 
 
@@ -279,3 +282,80 @@ def test_a_missing_key_follows_the_shared_rule():
     with pytest.raises(ValueError, match=r"`val_mea`.*Available keys"):
         tiny_model().fit(x, y, epochs=2, validation_split=0.25, verbose=0,
                          callbacks=[ReduceOnPlateau("val_mea")])  # fmt: skip
+
+
+# --- issue 21: a reduction is an assignment; reducers compound; callables refused --------
+
+
+def two_reducers_fit(rate, kinds):
+    """A fit with two reducers that both reduce after epoch 1; the optimizer's next rate after it."""
+    model = probe(rate)
+    make = {
+        "keras": lambda: keras.callbacks.ReduceLROnPlateau("val_x", factor=0.5, patience=1,
+                                                           mode="min"),
+        "ours": lambda: ReduceOnPlateau("val_x", factor=0.5, patience=1, mode="min"),
+    }  # fmt: skip
+    x = np.ones((12, 1), "float32")
+    model.fit(x, x, batch_size=4, epochs=2, verbose=0, shuffle=False,
+              callbacks=[Inject("val_x", [1.0, 1.0]), *(make[k]() for k in kinds)])  # fmt: skip
+    return float(keras.ops.convert_to_numpy(model.optimizer.learning_rate))
+
+
+def test_two_reducers_compound_as_keras_s_do():
+    keras_two = two_reducers_fit(0.1, ["keras", "keras"])
+    assert keras_two == pytest.approx(0.025)  # Keras's own: 0.1 * 0.5 * 0.5
+    assert two_reducers_fit(0.1, ["ours", "ours"]) == pytest.approx(keras_two)
+    assert two_reducers_fit(0.1, ["ours", "keras"]) == pytest.approx(keras_two)
+    # On a schedule (Keras's reducer cannot change one): the same product, from the next step.
+    assert two_reducers_fit(Constant(0.1), ["ours", "ours"]) == pytest.approx(0.025)
+
+
+def test_a_callable_rate_is_refused_when_fit_begins():
+    model = probe(lambda: 0.1)
+    x = np.ones((12, 1), "float32")
+    with pytest.raises(ValueError, match="learning_rate=<function"):
+        model.fit(x, x, epochs=1, verbose=0, callbacks=[ReduceOnPlateau("loss", patience=1)])
+    assert weight(model) == 0.0  # refused before any step
+
+
+class CountingSchedule(keras.optimizers.schedules.LearningRateSchedule):
+    """A constant rate that counts the times a train step was traced with it (symbolic steps)."""
+
+    def __init__(self):
+        self.traces = 0
+
+    def __call__(self, step):
+        if BACKEND == "tensorflow":
+            import tensorflow as tf
+
+            self.traces += not tf.executing_eagerly()
+        elif BACKEND == "jax":
+            import jax
+
+            self.traces += isinstance(keras.ops.convert_to_tensor(step), jax.core.Tracer)
+        return keras.ops.cast(0.1, "float32") + 0.0 * keras.ops.cast(step, "float32")
+
+    def get_config(self):
+        return {}
+
+
+@pytest.mark.skipif(BACKEND == "torch", reason="PyTorch runs the step eagerly: nothing to retrace")
+@pytest.mark.parametrize("jit_compile", [False, True])
+def test_a_reduction_never_retraces_the_train_step(jit_compile):
+    traces = {}
+    for name, values in [("none", [1.0] + [0.9 - 0.1 * e for e in range(5)]),
+                         ("every_epoch", [1.0] * 6)]:  # fmt: skip
+        schedule = CountingSchedule()
+        model = probe(schedule, jit_compile)
+        reduce = ReduceOnPlateau("val_x", factor=0.5, patience=1, mode="min")
+        x = np.ones((12, 1), "float32")
+        model.fit(x, x, batch_size=4, epochs=6, verbose=0, shuffle=False,
+                  callbacks=[Inject("val_x", values), reduce])  # fmt: skip
+        traces[name] = schedule.traces
+        if name == "every_epoch":
+            assert len(reduce.reductions) == 5
+            # epochs 0 and 1 at 0.1, then halved after each epoch from epoch 1 on
+            assert weight(model) == pytest.approx(-0.1 * STEPS * (1 + sum(0.5**k for k in range(5))))
+    assert traces["every_epoch"] == traces["none"]
+    if BACKEND == "tensorflow" or jit_compile:  # JAX without jit_compile runs the step eagerly
+        assert traces["none"] >= 1
