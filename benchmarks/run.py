@@ -21,7 +21,8 @@ Cases, one module each:
  4. case_vectorized.py: vectorized evaluation of 1,000,000 steps against a
     Python loop over a Keras schedule;
  5. case_memory.py: extra peak memory of the snapshot against the weights' own size;
- 6. case_cli.py: how soon the lrkit command answers, against python -c pass and import keras.
+ 6. case_cli.py: how soon the lrkit command answers, against python -c pass and import keras;
+ 7. case_reduce.py: epochs that end with a plateau reduction against epochs that do not.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ CASES = {
     4: "case_vectorized",
     5: "case_memory",
     6: "case_cli",
+    7: "case_reduce",
 }
 
 

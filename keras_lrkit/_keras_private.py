@@ -20,6 +20,17 @@ def learning_rate_object(optimizer: Any) -> Any:
     return optimizer._learning_rate
 
 
+def step_counter(optimizer: Any) -> Any:
+    """The counter the optimizer evaluates its schedule at (``Optimizer._iterations``).
+
+    ``optimizer.iterations`` counts updates: with ``gradient_accumulation_steps=n``
+    it is the batch counter divided by ``n``. Keras evaluates a schedule at the
+    batch counter itself (``_get_current_learning_rate``), so the rate of a batch
+    is the schedule at that counter.
+    """
+    return optimizer._iterations
+
+
 def metric_direction(metric: Any) -> str | None:
     """ "up" or "down" where a Keras metric knows which way is better (``Metric._direction``)."""
     return getattr(metric, "_direction", None)

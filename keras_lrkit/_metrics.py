@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ._validate import check
+from ._validate import check, is_choice
 
 _MAXIMIZED = (
     "acc",
@@ -26,7 +26,7 @@ _MINIMIZED = (
 
 def check_mode(mode: Any) -> None:
     """``mode``: "auto" (the direction the name says), "min" or "max"."""
-    check("mode", mode, mode in ("auto", "min", "max"), 'one of "auto", "min", "max"')
+    check("mode", mode, is_choice(mode, ("auto", "min", "max")), 'one of "auto", "min", "max"')
 
 
 def direction_from_name(monitor: str) -> str | None:

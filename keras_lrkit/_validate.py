@@ -18,6 +18,11 @@ def check(name: str, value: Any, ok: bool, requirement: str) -> None:
         raise fail(name, requirement, value)
 
 
+def is_choice(value: Any, options: tuple[str, ...]) -> bool:
+    """``value`` is one of the strings ``options`` (an array or any other object is not)."""
+    return isinstance(value, str) and value in options
+
+
 def is_int(value: Any) -> bool:
     return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 

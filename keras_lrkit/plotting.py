@@ -545,12 +545,14 @@ def plot_schedule(
     """
     import keras
 
+    from .schedules._base import evaluate
+
     if isinstance(steps, (int, np.integer)):
         if steps < 1:
             raise ValueError(f"Argument `steps` must be >= 1. Received: steps={steps!r}")
         steps = np.arange(int(steps))
     steps = np.asarray(steps, dtype="int64")
-    rates = np.asarray(keras.ops.convert_to_numpy(schedule(steps)), dtype=float)
+    rates = np.asarray(keras.ops.convert_to_numpy(evaluate(schedule, steps)), dtype=float)
     rates = np.broadcast_to(rates, steps.shape)
     spe = getattr(schedule, "steps_per_epoch", None)
     x = steps / spe if spe else steps

@@ -221,6 +221,11 @@ def _check_schedule_arguments(args: argparse.Namespace) -> None:
         )
     if args.at is not None and min(args.at) < 0:
         raise UsageError(f"--at takes epochs >= 0, got {min(args.at):g}")
+    if args.at is not None and max(args.at) * spe >= 2**63:
+        raise UsageError(
+            f"--at takes epochs whose step the optimizer's int64 counter holds "
+            f"(below 2**63 / --steps-per-epoch {spe} = {2**63 / spe:.4g}), got {max(args.at):g}"
+        )
     if not 0 <= warmup < epochs:
         raise UsageError(f"--warmup must be >= 0 and below --epochs={epochs}, got {warmup:g}")
 

@@ -13,6 +13,8 @@ import matplotlib.image
 import numpy as np
 import pytest
 
+import keras_lrkit_cli as cli
+
 from .helpers import BACKEND
 
 SCRIPT = Path(sys.executable).parent / "lrkit"
@@ -225,6 +227,14 @@ def test_help_and_argument_errors_import_no_keras(args):
     assert loaded == "[]"
 
 
+# Keras's NumPy backend imports JAX (and SciPy): without them the command uses the default backend.
+needs_numpy_backend = pytest.mark.skipif(
+    not cli._numpy_backend_available(),
+    reason='Keras\'s NumPy backend needs JAX and SciPy (pip install "keras_lrkit[jax]")',
+)
+
+
+@needs_numpy_backend
 def test_schedule_runs_on_the_numpy_backend(tmp_path):
     loaded, backend = imports_after("schedule", "cosine", "--epochs", 5, "-o", tmp_path / "c.png")
     assert "tensorflow" not in loaded and "torch" not in loaded and backend == "numpy"
@@ -257,6 +267,7 @@ NUMBERS = textwrap.dedent(
 )
 
 
+@needs_numpy_backend
 def test_the_numpy_backend_gives_the_same_numbers():
     values = {}
     for backend in ("numpy", BACKEND):

@@ -478,3 +478,26 @@ def test_best_weights_are_the_best_epoch_s_as_numpy_arrays():
     for got, want in zip(stop.best_weights, record.by_epoch[1]):
         assert isinstance(got, np.ndarray)
         np.testing.assert_array_equal(got, want)
+
+
+@pytest.mark.parametrize("cls", [EarlyStoppingWithBestRestore, keras.callbacks.EarlyStopping])
+def test_best_weights_can_be_set_as_in_keras_early_stopping(cls):
+    # As Keras's test_state_reset_across_fit_calls does: set between fits, reset by the next.
+    stop, record, model = run([1.0, 0.5, 0.6, 0.7], patience=10)
+    given = [np.full(w.shape, 0.25, w.dtype) for w in model.get_weights()]
+    if cls is keras.callbacks.EarlyStopping:  # Keras's attribute, the behaviour we match
+        stop = cls("val_loss", restore_best_weights=True)
+        stop.set_model(model)
+    stop.best_weights = given
+    assert all(np.array_equal(a, b) for a, b in zip(stop.best_weights, given))
+    stop.best_weights = None
+    assert stop.best_weights is None
+    if cls is EarlyStoppingWithBestRestore:
+        stop.best_weights = given
+        assert stop.restore()
+        for got, want in zip(model.get_weights(), given):
+            np.testing.assert_array_equal(got, want)
+        with pytest.raises(ValueError, match="`best_weights`"):
+            stop.best_weights = given[:1]
+        stop.on_train_begin()
+        assert stop.best_weights is None  # each fit starts without one, as Keras's

@@ -368,7 +368,7 @@ def test_callbacks_deep_copy(tmp_path, make):
     assert clone.get_config() == callback.get_config()
     fit([clone], epochs=2)  # the copy trains on its own
     if isinstance(clone, HistoryPlotter):
-        assert clone.history["epoch"] == [0, 1] and callback.history == {}
+        assert clone.history["epoch"] == [0, 1] and callback.history == {"epoch": []}
 
 
 def test_a_request_holds_the_rows_and_columns_it_was_made_with(tmp_path):

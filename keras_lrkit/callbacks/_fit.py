@@ -21,7 +21,7 @@ it outlives the model, and a fit without keras_lrkit callbacks never makes one.
 
 ``match_schedules_to_fit``: at train begin, a schedule that counts epochs
 must count the epochs this fit runs. ``steps_per_epoch="fit"`` takes the number
-from the fit; a number that differs from it (``validation_split`` took some
+from each fit (one schedule shared by fits of other sizes too); a number that differs from it (``validation_split`` took some
 batches away, the batch size changed) gets a warning naming both, once per fit.
 """
 
@@ -33,7 +33,7 @@ from typing import Any
 
 from .._keras_private import learning_rate_object
 from .._warnings import warn
-from ..schedules._base import FROM_FIT, Schedule, schedules_in
+from ..schedules._base import Schedule, schedules_in
 
 _ATTRIBUTE = "_keras_lrkit_fit"
 _next_run = itertools.count()
@@ -113,17 +113,21 @@ def match_schedules_to_fit(callback: Any) -> None:
         return  # another keras_lrkit callback in this fit did it
     record.matched = True
     steps = (getattr(callback, "params", None) or {}).get("steps")
+    changed = False
     for schedule in schedules_in(learning_rate_object(base_optimizer(optimizer))):
         if not isinstance(schedule, Schedule):
             continue
-        if schedule.steps_per_epoch == FROM_FIT:
+        if schedule._from_fit:
             if steps:
-                schedule._take_steps_per_epoch_from_fit(int(steps))
+                changed |= schedule._take_steps_per_epoch_from_fit(int(steps))
         elif schedule.steps_per_epoch is not None and steps and schedule.steps_per_epoch != steps:
             warn(
                 f"{type(schedule).__name__} counts epochs of steps_per_epoch="
                 f"{schedule.steps_per_epoch} steps, but this fit runs {steps} steps per epoch, "
                 f"so its epochs are not fit's epochs (epoch 10 of the schedule is fit's epoch "
                 f"{10 * schedule.steps_per_epoch / steps:.3g}). Pass steps_per_epoch={steps}, or "
-                f'steps_per_epoch="fit" to take the number from fit.'
+                f'steps_per_epoch="fit" to take the number from each fit.'
             )
+    if changed and getattr(model, "train_function", None) is not None:
+        # A step traced in an earlier fit of another size holds its number: rebuilt, once.
+        model.make_train_function(force=True)

@@ -7,9 +7,10 @@ from typing import Any
 import keras
 import numpy as np
 
-from .._keras_private import learning_rate_object
+from .._keras_private import learning_rate_object, step_counter
 from .._validate import check
 from .._values import to_float
+from ..schedules._base import evaluate
 from ._fit import base_optimizer, match_schedules_to_fit
 from ._state import StatefulCallback
 
@@ -25,7 +26,7 @@ def learning_rate_at(optimizer: Any, steps: Any) -> np.ndarray:
     rate = learning_rate_object(base_optimizer(optimizer))
     steps = np.asarray(steps, dtype="int64")
     if isinstance(rate, LearningRateSchedule):
-        value = rate(steps)
+        value = evaluate(rate, steps)
     elif callable(rate) and not isinstance(rate, keras.Variable):
         value = rate()
     else:
@@ -35,7 +36,13 @@ def learning_rate_at(optimizer: Any, steps: Any) -> np.ndarray:
 
 
 def iterations(optimizer: Any) -> int:
-    return int(keras.ops.convert_to_numpy(base_optimizer(optimizer).iterations))
+    """The step the optimizer evaluates its schedule at next: its batch counter.
+
+    Under ``gradient_accumulation_steps=n`` Keras updates the weights every n
+    batches, and evaluates the schedule at the batch counter (not at
+    ``optimizer.iterations``, which counts updates): so does keras_lrkit.
+    """
+    return int(keras.ops.convert_to_numpy(step_counter(base_optimizer(optimizer))))
 
 
 def last_learning_rate(optimizer: Any) -> float:

@@ -23,7 +23,7 @@ import keras
 import numpy as np
 from keras import ops
 
-from .._validate import constructor_arguments, fail, is_int, is_real
+from .._validate import constructor_arguments, fail, is_choice, is_int, is_real
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 
@@ -95,7 +95,7 @@ FROM_FIT = "fit"
 
 
 def check_steps_per_epoch(value: Any) -> int | str | None:
-    if value is None or value == FROM_FIT:
+    if value is None or is_choice(value, (FROM_FIT,)):
         return value
     if not is_int(value) or value <= 0 or value > 2**31 - 1:
         raise fail("steps_per_epoch", 'None, "fit" or a positive int (at most 2**31 - 1)', value)
@@ -223,6 +223,30 @@ def periods(step: Any, period: float) -> tuple[Any, Any]:
     return k, t - k * period
 
 
+def evaluate(schedule: LearningRateSchedule, step: Any) -> Any:
+    """``schedule(step)``, for any schedule and any array of steps.
+
+    keras_lrkit's schedules take arrays everywhere. Another schedule may take
+    only one step (Keras's ``PiecewiseConstantDecay`` on PyTorch): where an
+    array fails, or gives back the wrong shape, it is evaluated one step at a
+    time (only ever outside a compiled step, which passes one step).
+    """
+    if isinstance(schedule, Schedule):
+        return schedule(step)
+    step = ops.convert_to_tensor(step)
+    if len(step.shape) == 0:
+        return schedule(step)
+    try:
+        value = schedule(step)
+        if tuple(ops.shape(value)) == tuple(ops.shape(step)):
+            return value
+    except Exception:  # noqa: BLE001 - any failure of a vector call: one step at a time
+        pass
+    flat = np.asarray(ops.convert_to_numpy(step)).reshape(-1)
+    values = [ops.cast(schedule(ops.convert_to_tensor(x)), DTYPE) for x in flat]
+    return ops.reshape(ops.stack(values), ops.shape(step))
+
+
 def join(
     step: Any,
     boundaries: Sequence[float],
@@ -234,9 +258,13 @@ def join(
     are evaluated (no Python branching on the step) and the right value is
     selected with ``ops.where``, so this compiles and vectorizes.
     """
-    value = pieces[0](step)
+
+    def call(piece: Any, x: Any) -> Any:
+        return evaluate(piece, x) if isinstance(piece, LearningRateSchedule) else piece(x)
+
+    value = call(pieces[0], step)
     for boundary, piece in zip(boundaries, pieces[1:]):
-        value = ops.where(reached(step, boundary), piece(since(step, boundary)), value)
+        value = ops.where(reached(step, boundary), call(piece, since(step, boundary)), value)
     return value
 
 
@@ -264,6 +292,8 @@ class Schedule(LearningRateSchedule):
     def __init__(self, steps_per_epoch: int | str | None = None) -> None:
         super().__init__()
         self.steps_per_epoch = check_steps_per_epoch(steps_per_epoch)
+        # "fit": every fit gives its own number (a schedule shared by fits of other sizes too).
+        self._from_fit = self.steps_per_epoch == FROM_FIT
 
     @property
     def _steps_per_unit(self) -> int:
@@ -291,11 +321,18 @@ class Schedule(LearningRateSchedule):
         """The schedules nested inside this one."""
         return []
 
-    def _take_steps_per_epoch_from_fit(self, steps: int) -> None:
-        """Give a ``steps_per_epoch="fit"`` schedule the number of batches fit runs per epoch."""
-        if self.steps_per_epoch == FROM_FIT:
-            self.steps_per_epoch = check_steps_per_epoch(steps)
-            self._check_units()
+    def _take_steps_per_epoch_from_fit(self, steps: int) -> bool:
+        """Give a ``steps_per_epoch="fit"`` schedule the batches this fit runs per epoch; True if new.
+
+        Each fit gives its own number, so one schedule shared by fits of other
+        sizes counts each fit's epochs. The config holds the latest number, so a
+        saved model trains on with its clock.
+        """
+        if not self._from_fit or self.steps_per_epoch == steps:
+            return False
+        self.steps_per_epoch = check_steps_per_epoch(steps)
+        self._check_units()
+        return True
 
     def __call__(self, step: Any) -> Any:
         rate = self._rate_at_step(as_step(step))

@@ -20,6 +20,7 @@ from ._base import (
     check_rate,
     check_schedule,
     elapsed,
+    evaluate,
     index_dtype,
     is_integer,
     join,
@@ -259,7 +260,7 @@ class Reduced(Schedule):
         return [self.schedule]
 
     def _rate_at_step(self, step: Any) -> Any:
-        rate = self.schedule(step)
+        rate = evaluate(self.schedule, step)
         steps, factors = self._table.read(step)
         if is_integer(step):
             steps = ops.cast(steps, keras.backend.standardize_dtype(step.dtype))

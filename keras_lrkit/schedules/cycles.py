@@ -2,22 +2,30 @@
 
 from __future__ import annotations
 
+import functools
 import math
-from typing import Any
+from fractions import Fraction
+from typing import Any, NamedTuple
 
 import keras
+import numpy as np
 from keras import ops
 
-from .._validate import fail
+from .._validate import fail, is_choice
 from ._base import (
+    DTYPE,
+    FLOAT32_MAX,
     FROM_FIT,
     Schedule,
+    _largest,
+    at_least_zero,
     check_between,
     check_floor,
     check_positive,
     check_rate,
     elapsed,
     float32_holds,
+    is_integer,
     periods,
 )
 
@@ -39,8 +47,15 @@ class CosineRestarts(Schedule):
     ``T_0``, ``T_mult`` and ``eta_min`` (its restarts keep their height: ``d``
     = 1); in Keras's ``CosineDecayRestarts`` they are ``first_decay_steps``,
     ``t_mul``, ``m_mul`` and ``alpha`` = ``min_lr / a_0``: the same numbers.
-    A period starts on its exact step when ``m`` = 1 and ``T`` is a whole number
-    of steps.
+    Every period starts on its exact step, for whole and fractional ``T`` and
+    ``m``, at any step the optimizer's counter holds: the first step of each
+    period is worked out once in exact rational arithmetic (the starts
+    ``T (m^i - 1) / (m - 1)``, rounded up), and a step finds its period among
+    them by integer comparison, as ``StepDecay`` finds its milestones; only the
+    position within a period is float32. (For ``m`` very close to 1, past the
+    1024th period, the period comes from the logarithm instead.) torch steps
+    ``T_cur`` one step at a time in integers; Keras takes a float32 logarithm,
+    which restarts a step late at some restarts.
 
     Args:
         initial_learning_rate: ``a_0``, the first peak.
@@ -89,16 +104,32 @@ class CosineRestarts(Schedule):
         if m == 1.0:
             i, since = periods(step, first)
             return i, since / float(first)
+        largest = _largest(step) if is_integer(step) else 2**63 - 1
+        table = _period_table(first, m, largest)
+        if is_integer(step):  # (ops.maximum may narrow int64; the table needs the full width)
+            t = ops.cast(at_least_zero(step), step.dtype)
+            starts = ops.convert_to_tensor(table.first_steps, dtype=step.dtype)
+        else:
+            t, starts = elapsed(step), ops.convert_to_tensor(table.starts, dtype=DTYPE)
+        k = _periods_begun(starts, t) - 1
+        offset = ops.take(ops.convert_to_tensor(table.offsets, DTYPE), k)
+        since = ops.cast(t - ops.take(starts, k), DTYPE) + offset
+        i = ops.cast(k, DTYPE)
+        done = since / ops.take(ops.convert_to_tensor(table.lengths, DTYPE), k)
+        if table.complete:
+            return i, done
+        # Past the table (m very close to 1): the period from the logarithm, corrected.
         t = elapsed(step)
-        i = ops.floor(ops.log(1.0 + t * ((m - 1.0) / first)) / math.log(m))
+        j = ops.floor(ops.log(1.0 + t * ((m - 1.0) / first)) / math.log(m))
 
-        def start(k: Any) -> Any:
-            return first * (ops.power(m, k) - 1.0) / (m - 1.0)
+        def start(n: Any) -> Any:
+            return first * (ops.power(m, n) - 1.0) / (m - 1.0)
 
-        # The logarithm rounds: correct i so that start(i) <= t < start(i + 1).
-        i = ops.where(start(i + 1.0) <= t, i + 1.0, i)
-        i = ops.maximum(ops.where(start(i) > t, i - 1.0, i), 0.0)
-        return i, (t - start(i)) / (first * ops.power(m, i))
+        j = ops.where(start(j + 1.0) <= t, j + 1.0, j)
+        j = ops.maximum(ops.where(start(j) > t, j - 1.0, j), 0.0)
+        late = ops.greater_equal(t, float(table.end))
+        return (ops.where(late, j, i),
+                ops.where(late, (t - start(j)) / (first * ops.power(m, j)), done))  # fmt: skip
 
     def _rate_at_step(self, step: Any) -> Any:
         i, done = self._period_at(step)
@@ -108,6 +139,43 @@ class CosineRestarts(Schedule):
 
     def _limits(self) -> tuple[float, float]:
         return self.min_learning_rate, self.initial_learning_rate
+
+
+MAX_PERIODS = 1024
+
+
+def _periods_begun(starts: Any, t: Any) -> Any:
+    """How many of the sorted ``starts`` are <= ``t``."""
+    if keras.backend.backend() == "numpy":  # its ops.searchsorted narrows int64 to int32
+        return np.searchsorted(np.asarray(starts), np.asarray(t), side="right")
+    flat = ops.reshape(t, [-1])  # TensorFlow's searchsorted takes 1-D values only
+    return ops.reshape(ops.searchsorted(starts, flat, side="right"), ops.shape(t))
+
+
+class _PeriodTable(NamedTuple):
+    first_steps: list[int]  # the first whole step of each period
+    offsets: list[float]  # how far that step lies past the period's exact start
+    starts: list[float]  # the exact starts, as floats (for steps that are not whole)
+    lengths: list[float]  # each period's length, in steps
+    end: float  # where the table ends
+    complete: bool  # whether it holds every period up to the counter's largest step
+
+
+@functools.lru_cache(maxsize=64)
+def _period_table(first: float, m: float, largest: int) -> _PeriodTable:
+    """The periods of ``first * m**i`` steps, from exact rational arithmetic (m and first are floats,
+    so exact fractions), up to the counter's ``largest`` step or ``MAX_PERIODS``."""
+    ratio, start, length = Fraction(m), Fraction(0), Fraction(first)
+    first_steps, offsets, starts, lengths = [], [], [], []
+    while len(first_steps) < MAX_PERIODS and math.ceil(start) <= largest:
+        whole = math.ceil(start)
+        first_steps.append(whole)
+        offsets.append(float(whole - start))
+        starts.append(float(start))
+        lengths.append(float(length))
+        start, length = start + length, length * ratio
+    complete = math.ceil(start) > largest
+    return _PeriodTable(first_steps, offsets, starts, lengths, float(start), complete)
 
 
 @_register
@@ -177,16 +245,18 @@ class OneCycle(Schedule):
         )
         self.initial_div = check_positive("initial_div", initial_div)
         self.final_div = check_positive("final_div", final_div)
-        if shape not in ("cosine", "linear"):
+        if not is_choice(shape, ("cosine", "linear")):
             raise fail("shape", 'one of "cosine", "linear"', shape)
         self.shape = shape
         if not isinstance(three_phase, bool):
             raise fail("three_phase", "a bool", three_phase)
         self.three_phase = three_phase
-        for name, value in (("initial_div", self.initial_div), ("final_div", self.final_div)):
-            rate = self.max_learning_rate / value
-            if not float32_holds(rate) or not float32_holds(rate / self.final_div):
-                raise fail(name, "a divisor that leaves rates float32 holds", value)
+        low = self.max_learning_rate / self.initial_div
+        if not float32_holds(low):
+            raise fail("initial_div", "a divisor that leaves rates float32 holds", initial_div)
+        if not float32_holds(low / self.final_div):
+            raise fail("final_div", "a divisor that leaves the last rate, max_learning_rate / "
+                       "initial_div / final_div, a number float32 holds", final_div)  # fmt: skip
         self._check_units()
 
     def _check_units(self) -> None:
@@ -212,6 +282,9 @@ class OneCycle(Schedule):
             ends = [w * steps - 1, steps - 1]
             values = [(low, peak), (peak, end)]
         starts = [0.0, *ends[:-1]]
+        if steps <= 1:  # no warmup_fraction leaves the phases room: the total is what is short
+            raise fail("total", f"more than one step (total x steps_per_epoch = {steps:g})",
+                       self.total)  # fmt: skip
         if any(b <= a for a, b in zip(starts, ends)):
             raise fail(
                 "warmup_fraction",
@@ -299,13 +372,16 @@ class Cyclic(Schedule):
             )
         self.half_period = check_positive("half_period", half_period)
         self._check_units()
-        if mode not in ("triangular", "triangular2", "exp_range"):
+        if not is_choice(mode, ("triangular", "triangular2", "exp_range")):
             raise fail("mode", 'one of "triangular", "triangular2", "exp_range"', mode)
         self.mode = mode
         self.gamma = check_between("gamma", gamma, 0.0, 1.0, open_low=True)
 
     def _check_units(self) -> None:
-        check_positive("half_period", self.half_period * 2, self._known_unit)
+        check_positive("half_period", self.half_period, self._known_unit)
+        if 2.0 * self.half_period * self._known_unit > FLOAT32_MAX:  # a cycle is two of them
+            raise fail("half_period", "a number whose cycle, 2 x half_period steps, float32 holds",
+                       self.half_period)  # fmt: skip
 
     def _rate_at_step(self, step: Any) -> Any:
         cycle = 2 * self.half_period * self._steps_per_unit  # in steps
