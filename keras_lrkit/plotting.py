@@ -46,6 +46,9 @@ def new_figure(figsize: tuple[float, float] | None = None, dpi: int = 100) -> Fi
     return figure
 
 
+_LARGEST_DRAWN = 1e300  # a range between +-1e308 overflows: matplotlib cannot set the axis
+
+
 def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
     """Read a CSVLogger or HistoryPlotter CSV into ``{column: values}``.
 
@@ -55,10 +58,13 @@ def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
     a number. A missing value becomes NaN: an empty cell (what HistoryPlotter
     writes) or ``NA`` (what Keras's CSVLogger writes for a ``val_`` column on an
     epoch without validation: no validation data, ``validation_freq > 1``).
+    A byte-order mark (a CSV saved by Excel) is not part of the first name; a
+    column named twice, a missing or non-whole ``epoch``, and a value too large
+    to draw (beyond +-1e300) are ValueErrors naming the file, line and column.
     """
     path = os.fspath(path)
     try:
-        with open(path, newline="", encoding="utf-8") as f:
+        with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.reader(f)
             rows = []
             try:
@@ -72,6 +78,9 @@ def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
     if not rows or not any(cell.strip() for cell in rows[0]):
         raise ValueError(f"{path}, line 1: no header row (expected e.g. 'epoch,loss,val_loss')")
     header = [cell.strip() for cell in rows[0]]
+    twice = sorted({name for name in header if header.count(name) > 1})
+    if twice:
+        raise ValueError(f"{path}, line 1: column {twice[0]!r} is named twice in the header")
     columns: dict[str, list[float]] = {name: [] for name in header}
     for line, row in enumerate(rows[1:], start=2):
         if not row:
@@ -83,11 +92,18 @@ def read_history_csv(path: str | os.PathLike) -> dict[str, list[float]]:
         for name, cell in zip(header, row):
             cell = cell.strip()
             try:
-                columns[name].append(math.nan if cell in _MISSING else float(cell))
+                value = math.nan if cell in _MISSING else float(cell)
             except ValueError:
                 raise ValueError(
                     f"{path}, line {line}: column {name!r} is not a number: {cell!r}"
                 ) from None
+            if name == "epoch" and not (math.isfinite(value) and value == int(value) >= 0):
+                raise ValueError(f"{path}, line {line}: column 'epoch' holds {cell!r}, "
+                                 "not a whole number >= 0")  # fmt: skip
+            if abs(value) > _LARGEST_DRAWN:
+                raise ValueError(f"{path}, line {line}: column {name!r} holds {cell}, beyond "
+                                 f"the +-{_LARGEST_DRAWN:g} a figure can draw")  # fmt: skip
+            columns[name].append(value)
     if not any(columns.values()):
         raise ValueError(f"{path}: a header row ({','.join(header)}) but no rows of values")
     return columns

@@ -26,6 +26,7 @@ import argparse
 import importlib.util
 import math
 import os
+import re
 import runpy
 import sys
 from pathlib import Path
@@ -73,10 +74,22 @@ def _finite(text: str) -> float:
     return value
 
 
+def _version() -> str:
+    """keras_lrkit's version, read from its _version.py without importing it (and Keras)."""
+    spec = importlib.util.find_spec("keras_lrkit")
+    folder = Path(list(spec.submodule_search_locations)[0]) if spec else None
+    try:
+        text = (folder / "_version.py").read_text()
+        return re.search(r"__version__\s*=\s*[\"']([^\"']+)", text).group(1)
+    except (OSError, AttributeError, TypeError):
+        return "unknown"
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="lrkit", description="keras_lrkit: learning-rate schedules, training plots and demos."
     )
+    parser.add_argument("--version", action="version", version=f"lrkit (keras_lrkit) {_version()}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
     s = sub.add_parser(
@@ -219,6 +232,12 @@ def _check_schedule_arguments(args: argparse.Namespace) -> None:
             f"--epochs {epochs} x --steps-per-epoch {spe} is {epochs * spe} points to draw; "
             f"at most {MAX_POINTS}: lower --steps-per-epoch"
         )
+    if args.milestones and (min(args.milestones) < 0 or max(args.milestones) * spe >= 2**63):
+        raise UsageError(
+            f"--milestones takes epochs >= 0 whose step the optimizer's int64 counter holds "
+            f"(below 2**63 / --steps-per-epoch {spe} = {2**63 / spe:.4g}), got "
+            f"{max(args.milestones) if min(args.milestones) >= 0 else min(args.milestones)}"
+        )
     if args.at is not None and min(args.at) < 0:
         raise UsageError(f"--at takes epochs >= 0, got {min(args.at):g}")
     if args.at is not None and max(args.at) * spe >= 2**63:
@@ -338,10 +357,34 @@ def demos_folder() -> Path:
     return Path(__file__).resolve().parent.parent / "demos"
 
 
+# The packages a demo's data needs beyond keras_lrkit's own: the "demos" extra.
+_DATASET_PACKAGES = {"mnist1d": "mnist1d", "digits": "sklearn"}
+
+
+def _check_demo_packages(args: argparse.Namespace) -> None:
+    """A demo's data package that is not installed: one line naming it and the install, before Keras."""
+    if args.name == "gallery":
+        return  # draws schedules: no data
+    dataset = "mnist1d"
+    for i, arg in enumerate(args.args):
+        if arg == "--dataset" and i + 1 < len(args.args):
+            dataset = args.args[i + 1]
+        elif arg.startswith("--dataset="):
+            dataset = arg.split("=", 1)[1]
+    package = _DATASET_PACKAGES.get(dataset)
+    if package is not None and importlib.util.find_spec(package) is None:
+        raise UsageError(
+            f"demo {args.name} trains on {dataset}, which needs the package "
+            f"{'scikit-learn' if package == 'sklearn' else package}: "
+            f'pip install "keras_lrkit[demos]"'
+        )
+
+
 def _demo(args: argparse.Namespace) -> int:
     path = demos_folder() / DEMOS[args.name]
     if not path.is_file():
         raise UsageError(f"demo {args.name!r} is missing: {path} is not there")
+    _check_demo_packages(args)
     # The demo reads its own arguments, and names itself in its messages as run here.
     os.environ["LRKIT_DEMO"] = f"lrkit demo {args.name}"
     sys.argv = [str(path), *args.args]
@@ -369,8 +412,12 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lrkit`` console script."""
     try:
         args = _parser().parse_args(argv)
+        # TensorFlow's C++ start-up logging (CUDA probes on a machine without a GPU) is not
+        # the command's output; a TF_CPP_MIN_LOG_LEVEL of the user's own wins.
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         if args.command == "demo":
             return _demo(args)  # a demo's own errors keep their traceback
+
         if args.command == "schedule":
             _check_schedule_arguments(args)
         elif not os.path.isfile(args.csv):

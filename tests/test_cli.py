@@ -112,6 +112,8 @@ def test_demo_by_name(tmp_path):
         (["schedule", "linear", "--epochs", "ten"], "invalid int value: 'ten'"),
         (["demo", "nope"], "invalid choice: 'nope'"),
         ([], "the following arguments are required: command"),
+        (["schedule", "step", "--milestones", 99999999999999999999], "int64 counter holds"),
+        (["schedule", "cosine", "--at", 1e20], "int64 counter holds"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(args, message):
@@ -301,3 +303,58 @@ def test_a_demo_s_argument_error_is_one_line_naming_the_demo():
         if not line.startswith(("WARNING", "I0", "W0", "E0"))
     ]
     assert len(lines) == 1 and lines[0].startswith("lrkit demo resnet: error:"), r.stderr
+
+
+def test_version_answers_without_keras():
+    r = lrkit("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"lrkit (keras_lrkit) {keras_lrkit_version()}"
+
+
+def keras_lrkit_version():
+    import keras_lrkit
+
+    return keras_lrkit.__version__
+
+
+CSVS = {
+    "duplicated": ("epoch,loss,loss\n0,1,2\n1,0.5,1\n", "line 1: column 'loss' is named twice"),
+    "na_epoch": ("epoch,loss\nNA,1\n1,0.5\n", "line 2: column 'epoch' holds 'NA'"),
+    "huge": ("epoch,loss\n0,1e308\n1,-1e308\n", "line 2: column 'loss' holds 1e308"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(CSVS))
+def test_csvs_that_cannot_be_drawn_name_file_line_and_column(tmp_path, case):
+    text, message = CSVS[case]
+    path = tmp_path / f"{case}.csv"
+    path.write_text(text)
+    r = lrkit("plot", path, "-o", tmp_path / "out.png")
+    assert r.returncode == 2 and message in last_line(r.stderr) and str(path) in last_line(r.stderr)
+
+
+def test_a_byte_order_mark_is_not_part_of_the_epoch_column(tmp_path):
+    from keras_lrkit.plotting import read_history_csv
+
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffepoch,loss\n3,1\n4,0.5\n".encode())
+    assert read_history_csv(path) == {"epoch": [3.0, 4.0], "loss": [1.0, 0.5]}
+
+
+def test_a_demo_without_its_data_package_is_one_line_before_keras(tmp_path):
+    # A Python that cannot find mnist1d (as a wheel installed without the "demos" extra).
+    hide = (
+        "import sys\n"
+        "sys.modules['mnist1d'] = None  # importlib.util.find_spec('mnist1d') is None now\n"
+        "import keras_lrkit_cli\n"
+        "code = keras_lrkit_cli.main(['demo', 'early-stopping', '--output', sys.argv[1]])\n"
+        "print('keras' in sys.modules)\n"
+        "sys.exit(code)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", hide, str(tmp_path / "out")], capture_output=True,
+                       text=True, timeout=120)  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip().splitlines() == [
+        'lrkit: error: demo early-stopping trains on mnist1d, which needs the package mnist1d: '
+        'pip install "keras_lrkit[demos]"'
+    ]
+    assert r.stdout.strip() == "False" and not (tmp_path / "out").exists()

@@ -508,3 +508,14 @@ def test_every_panel_has_a_y_label_and_the_best_mark_lies_under_the_step():
     assert best.get_visible() and best.get_xdata()[0] == 3
     curve = max(rate_panel.get_lines(), key=lambda line: len(line.get_xdata()))
     assert curve.get_zorder() > best.get_zorder()
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["{model.__init__.__globals__}.png", "{run:>99999999999}.png", "{run!r}.png", "{0}.png",
+     "{}.png", "{time[0]}.png", "{model:>5}.png"],
+)  # fmt: skip
+def test_path_templates_hold_only_the_documented_fields(path):
+    with pytest.raises(ValueError, match="Argument `path`"):
+        HistoryPlotter(path)
+    assert HistoryPlotter("runs/{run:03d}/{model}-{time}.png", csv_path="h{{1}}.csv").every == 1

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
 import textwrap
 import warnings
+from pathlib import Path
 
 import keras
 import numpy as np
@@ -95,7 +97,8 @@ def ours(tmp_path):
         "logger": LearningRateLogger(per_batch=True),
         "stop": EarlyStoppingWithBestRestore("val_score", mode="min", patience=3),
         "reduce": ReduceOnPlateau("val_plateau", mode="min", factor=0.5, patience=1),
-        "plotter": HistoryPlotter(tmp_path / "h.png", csv_path=tmp_path / "h.csv"),
+        # Named: its key would hold its paths, and some tests resume a copied folder elsewhere.
+        "plotter": HistoryPlotter(tmp_path / "h.png", csv_path=tmp_path / "h.csv", name="plotter"),
     }
 
 
@@ -420,19 +423,25 @@ def test_two_callbacks_with_one_key_are_told_apart_by_name(tmp_path):
     assert (b.best, b.best_epoch) == (0.8, 1)  # 0.7 is not 0.15 better than 0.8
 
 
-def interrupted(tmp_path, kind="float"):
+@pytest.fixture(scope="module")
+def interrupted_once(tmp_path_factory):
     """The backup folder of a run interrupted at the end of epoch 4 (backup of epoch 4 written)."""
-    backup = tmp_path / "backup"
+    folder = tmp_path_factory.mktemp("interrupted")
     with pytest.raises(RuntimeError):
-        fit(kind, tmp_path, extra=crash_at_end_of(4), backup=backup)
-    return backup
+        fit("float", folder, extra=crash_at_end_of(4), backup=folder / "backup")
+    return folder / "backup"
+
+
+@pytest.fixture
+def interrupted(interrupted_once, tmp_path):
+    """A copy of that backup folder for one test to damage."""
+    return lambda tmp_path: Path(shutil.copytree(interrupted_once, tmp_path / "backup"))
 
 
 def backup_weights(backup, kind="float"):
     """The weights of the backup in ``backup``, as Keras loads them into a fresh model."""
     twin = build(make_rate(kind))
-    x, y = data()
-    twin.fit(x[:8], y[:8], epochs=0, verbose=0)  # builds the optimizer
+    twin.optimizer.build(twin.trainable_variables)
     twin.load_weights(str(backup / "latest.weights.h5"))
     return twin.get_weights()
 
@@ -466,7 +475,7 @@ def arrays_file(backup):
     return path
 
 
-def test_best_weights_of_the_wrong_shape_never_touch_the_model(tmp_path):
+def test_best_weights_of_the_wrong_shape_never_touch_the_model(interrupted, tmp_path):
     backup = interrupted(tmp_path)
     path = arrays_file(backup)
     with np.load(path) as saved:
@@ -496,7 +505,7 @@ HOSTILE = {
 
 
 @pytest.mark.parametrize("case", sorted(HOSTILE))
-def test_a_hostile_state_is_one_warning_and_a_fresh_start(tmp_path, case):
+def test_a_hostile_state_is_one_warning_and_a_fresh_start(interrupted, tmp_path, case):
     owner, edit = HOSTILE[case]
     backup = interrupted(tmp_path)
     edit_state(backup, lambda entries: edit(entries[owner]["state"]))
@@ -510,7 +519,7 @@ def test_a_hostile_state_is_one_warning_and_a_fresh_start(tmp_path, case):
     assert not os.path.exists("/tmp/evil.png")
 
 
-def test_arrays_are_read_only_under_names_keras_lrkit_makes(tmp_path):
+def test_arrays_are_read_only_under_names_keras_lrkit_makes(interrupted, tmp_path):
     backup = interrupted(tmp_path)
     outside = tmp_path / "outside.npz"
     np.savez(outside, a0=np.zeros(1))
@@ -557,7 +566,7 @@ FUZZ = _fuzz_cases()
 
 
 @pytest.mark.parametrize("case", sorted(FUZZ))
-def test_fuzzed_state_files_warn_start_afresh_and_leave_the_weights(tmp_path, case):
+def test_fuzzed_state_files_warn_start_afresh_and_leave_the_weights(interrupted, tmp_path, case):
     backup = interrupted(tmp_path)
     FUZZ[case](backup)
     expected = backup_weights(backup)

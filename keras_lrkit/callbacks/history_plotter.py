@@ -6,6 +6,8 @@ import atexit
 import csv
 import math
 import os
+import re
+import string
 import sys
 import threading
 import time
@@ -132,16 +134,26 @@ _PATH_FIELDS = ("run", "model", "time")
 
 
 def _check_template(name: str, value: Any) -> None:
-    """A path, in which {run}, {model} and {time} may appear (and no other field)."""
+    """A path in which {run}, {model} and {time} may appear (``{run:03d}`` too), and nothing else.
+
+    Parsed, never formatted here: an attribute (``{model.__init__}``), an index,
+    a conversion or a width of more than two digits is a ValueError naming ``name``.
+    """
     check(name, value, value is None or isinstance(value, (str, os.PathLike)), "a path or None")
     if value is None:
         return
+    requirement = "a path whose only {fields} are {run}, {model} and {time} (or {run:03d})"
     try:
-        os.fspath(value).format(run=0, model="m", time="t")
-    except (KeyError, IndexError, ValueError) as error:
-        raise fail(
-            name, "a path whose only {fields} are {run}, {model} and {time}", value
-        ) from error
+        fields = list(string.Formatter().parse(os.fspath(value)))
+    except ValueError as error:
+        raise fail(name, requirement, value) from error
+    for _, field, spec, conversion in fields:
+        if field is None:
+            continue
+        ok = field in _PATH_FIELDS and conversion is None
+        ok = ok and (not spec or re.fullmatch(r"0?[1-9]\d?d?", spec) is not None and field == "run")
+        if not ok:
+            raise fail(name, requirement, value)
 
 
 @keras.saving.register_keras_serializable(package="keras_lrkit")
