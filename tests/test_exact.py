@@ -264,3 +264,51 @@ def test_one_model_fit_again_with_another_batch_size_follows_the_new_epochs():
     # the step traced in the first fit (6 steps an epoch) was rebuilt: the weights moved so.
     np.testing.assert_allclose(logger.batch_learning_rates[:3], [0.01] * 3, rtol=1e-6)
     np.testing.assert_allclose(-np.diff([-0.6, *moves.weights[1:4]]), [0.01] * 3, rtol=1e-4)
+
+
+def test_where_keras_s_float32_logarithm_restarts_off_the_step_ours_is_the_exact_one():
+    keras_off = total = 0
+    for config in DRAWS[:40]:
+        a0, period, m, d, floor = config
+        steps, want = expected_and_steps(config, limit=10**6)
+        theirs = keras.optimizers.schedules.CosineDecayRestarts(
+            a0, period, t_mul=m, m_mul=d, alpha=floor / a0
+        )
+        keras_rates = np.array([float(keras.ops.convert_to_numpy(theirs(int(t)))) for t in steps])
+        ours = keras.ops.convert_to_numpy(make(config)(steps))
+        agree = np.isclose(ours, keras_rates, rtol=1e-3, atol=1e-4 * a0)
+        keras_off += int((~agree).sum())
+        total += len(steps)
+        check(ours, want, config)  # everywhere, including where Keras is off
+    assert keras_off <= 0.02 * total  # the same numbers as Keras but at Keras's rounding slips
+
+
+# --- 6. argument errors name what the user passed ------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make_it,name,shown",
+    [
+        (lambda: Cyclic(0.01, 0.1, 2e38), "half_period", "half_period=2e+38"),
+        (lambda: OneCycle(0.1, 1), "total", "total=1"),
+        (lambda: OneCycle(0.1, 1, three_phase=True), "total", "total=1"),
+        (lambda: StepDecay(0.1, [3], steps_per_epoch=np.array([3, 4])), "steps_per_epoch",
+         "steps_per_epoch=array([3, 4])"),
+        (lambda: OneCycle(0.1, 10, shape=np.array(["cosine"])), "shape", "shape=array("),
+        (lambda: Cyclic(0.01, 0.1, 3, mode=np.array([1, 2])), "mode", "mode=array([1, 2])"),
+        (lambda: OneCycle(1e-3, 100, initial_div=1e38), "initial_div", "initial_div=1e+38"),
+        (lambda: OneCycle(1.0, 100, initial_div=1e20, final_div=1e20), "final_div",
+         "final_div=1e+20"),
+    ],
+)  # fmt: skip
+def test_argument_errors_name_the_argument_and_the_value_passed(make_it, name, shown):
+    with pytest.raises(ValueError, match=f"Argument `{name}`") as caught:
+        make_it()
+    assert shown in str(caught.value)
+
+
+def test_one_cycle_takes_every_divisor_whose_rates_float32_holds():
+    s = OneCycle(1.0, 100, initial_div=1, final_div=1e20)  # rates 1.0 down to 1e-20
+    rates = keras.ops.convert_to_numpy(s(np.arange(101)))
+    assert rates.max() == pytest.approx(1.0) and rates[-1] == pytest.approx(1e-20, rel=1e-5)
+    assert OneCycle(0.1, 2, warmup_fraction=0.6)(1) is not None  # two steps: the least there is
