@@ -26,6 +26,7 @@ from .schedules import (
     Reduced,
     StepDecay,
     Warmup,
+    WarmupStableDecay,
 )
 
 __all__ = [
@@ -50,6 +51,7 @@ __all__ = [
     "StepDecay",
     "TensorBoard",
     "Warmup",
+    "WarmupStableDecay",
     "find_learning_rate",
     "plot_history",
     "plot_schedule",

@@ -26,6 +26,7 @@ from keras_lrkit import (
     PolynomialDecay,
     StepDecay,
     Warmup,
+    WarmupStableDecay,
 )
 
 from .helpers import BACKEND, tiny_model, tiny_regression_data
@@ -46,6 +47,9 @@ ALL_SCHEDULES = {
     "restarts": lambda: CosineRestarts(0.1, 4, period_factor=2, peak_factor=0.5),
     "one_cycle": lambda: OneCycle(0.1, 5, steps_per_epoch=3, three_phase=True),
     "cyclic": lambda: Cyclic(0.001, 0.01, 3, mode="triangular2"),
+    "wsd": lambda: WarmupStableDecay(0.1, 10, warmup=2, decay=3, min_learning_rate=0.001,
+                                     steps_per_epoch=3),
+    "wsd_open_ended": lambda: WarmupStableDecay(0.1, warmup=3, warmup_shape="cosine"),
 }
 NEW = ["exponential", "polynomial", "restarts", "one_cycle", "cyclic"]
 STEPS = np.array([0, 1, 2, 3, 4, 6, 7, 11, 12, 30])
@@ -108,6 +112,7 @@ def test_every_public_schedule_is_registered():
         "CosineRestarts",
         "OneCycle",
         "Cyclic",
+        "WarmupStableDecay",
     ]:
         cls = getattr(keras_lrkit, name)
         assert keras.saving.get_registered_name(cls) == f"keras_lrkit>{name}"

@@ -11,6 +11,7 @@ from .decays import (
     PolynomialDecay,
     StepDecay,
 )
+from .wsd import WarmupStableDecay
 
 __all__ = [
     "Chain",
@@ -26,4 +27,5 @@ __all__ = [
     "Reduced",
     "StepDecay",
     "Warmup",
+    "WarmupStableDecay",
 ]
