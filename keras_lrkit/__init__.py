@@ -4,6 +4,7 @@ from ._version import __version__ as __version__
 from ._warnings import LRKitWarning
 from .callbacks import (
     BackupAndRestore,
+    CooldownOnPlateau,
     EarlyStoppingWithBestRestore,
     HistoryPlotter,
     LearningRateLogger,
@@ -15,6 +16,7 @@ from .plotting import plot_history, plot_schedule
 from .schedules import (
     Chain,
     Constant,
+    Cooldown,
     CosineDecay,
     CosineRestarts,
     Cyclic,
@@ -33,6 +35,8 @@ __all__ = [
     "BackupAndRestore",
     "Chain",
     "Constant",
+    "Cooldown",
+    "CooldownOnPlateau",
     "CosineDecay",
     "CosineRestarts",
     "Cyclic",

@@ -50,6 +50,8 @@ ALL_SCHEDULES = {
     "wsd": lambda: WarmupStableDecay(0.1, 10, warmup=2, decay=3, min_learning_rate=0.001,
                                      steps_per_epoch=3),
     "wsd_open_ended": lambda: WarmupStableDecay(0.1, warmup=3, warmup_shape="cosine"),
+    "cooldown": lambda: Cooldown(WarmupStableDecay(0.1, warmup=2), 6, start=5,
+                                 min_learning_rate=0.01),
 }
 NEW = ["exponential", "polynomial", "restarts", "one_cycle", "cyclic"]
 STEPS = np.array([0, 1, 2, 3, 4, 6, 7, 11, 12, 30])
@@ -113,6 +115,7 @@ def test_every_public_schedule_is_registered():
         "OneCycle",
         "Cyclic",
         "WarmupStableDecay",
+        "Cooldown",
     ]:
         cls = getattr(keras_lrkit, name)
         assert keras.saving.get_registered_name(cls) == f"keras_lrkit>{name}"

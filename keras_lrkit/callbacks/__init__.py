@@ -2,6 +2,7 @@
 logs, live plots; and Keras's BackupAndRestore and TensorBoard, aware of them."""
 
 from .backup import BackupAndRestore
+from .cooldown import CooldownOnPlateau
 from .early_stopping import EarlyStoppingWithBestRestore
 from .history_plotter import HistoryPlotter
 from .lr_logger import LearningRateLogger
@@ -10,6 +11,7 @@ from .tensorboard import TensorBoard
 
 __all__ = [
     "BackupAndRestore",
+    "CooldownOnPlateau",
     "EarlyStoppingWithBestRestore",
     "HistoryPlotter",
     "LearningRateLogger",

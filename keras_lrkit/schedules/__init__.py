@@ -11,11 +11,12 @@ from .decays import (
     PolynomialDecay,
     StepDecay,
 )
-from .wsd import WarmupStableDecay
+from .wsd import Cooldown, WarmupStableDecay
 
 __all__ = [
     "Chain",
     "Constant",
+    "Cooldown",
     "CosineDecay",
     "CosineRestarts",
     "Cyclic",

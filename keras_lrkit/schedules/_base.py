@@ -268,6 +268,46 @@ def join(
     return value
 
 
+class LiveArrays:
+    """Arrays that a compiled train step reads at every step, changed by assignment: never a retrace.
+
+    On TensorFlow and PyTorch they are Keras variables, which a compiled step
+    reads where they are. JAX's compiled step reads only the variables passed
+    into it (the model's and the optimizer's, whose number a saved file fixes),
+    so there they are host arrays, read by ``jax.pure_callback`` at each step.
+    What keras_lrkit changes at run time (``Reduced``'s reductions, a
+    cooldown's start) lives here.
+    """
+
+    def __init__(self, *arrays: np.ndarray, name: str) -> None:
+        self._jax = keras.backend.backend() == "jax"
+        if self._jax:
+            self._arrays = tuple(arrays)
+        else:
+            self._arrays = tuple(
+                keras.Variable(a, dtype=str(a.dtype), trainable=False, name=f"{name}_{i}")
+                for i, a in enumerate(arrays)
+            )
+
+    def write(self, *arrays: np.ndarray) -> None:
+        if self._jax:  # replaced, never changed in place: a callback may be reading the old ones
+            self._arrays = tuple(arrays)
+        else:
+            for variable, array in zip(self._arrays, arrays):
+                variable.assign(array)
+
+    def read(self, step: Any) -> tuple[Any, ...]:
+        """The arrays, as the computation of ``step``'s rate should read them."""
+        if not self._jax:
+            return self._arrays
+        import jax
+
+        if not isinstance(step, jax.core.Tracer):
+            return self._arrays
+        shapes = tuple(jax.ShapeDtypeStruct(a.shape, a.dtype) for a in self._arrays)
+        return jax.pure_callback(lambda: self._arrays, shapes, vmap_method="broadcast_all")
+
+
 # --- the base class ----------------------------------------------------------
 
 

@@ -13,6 +13,7 @@ from keras import ops
 from .._validate import fail, is_int, is_real
 from ._base import (
     LearningRateSchedule,
+    LiveArrays,
     Schedule,
     check_depth,
     check_increasing,
@@ -240,8 +241,7 @@ class Reduced(Schedule):
         self._depth = check_depth("schedule", [self.schedule])
         self.reductions = check_reductions(reductions)
         self.min_learning_rate = check_rate("min_learning_rate", min_learning_rate)
-        self._table = _ReductionTable()
-        self._table.write(self.reductions)
+        self._table = LiveArrays(*_table(self.reductions), name="lrkit_reductions")
 
     def reduce(self, step: int, factor: float) -> None:
         """Multiply the rate by ``factor`` from ``step`` on (compounding at the same step)."""
@@ -254,7 +254,7 @@ class Reduced(Schedule):
     def set_reductions(self, reductions: Sequence[Sequence[float]]) -> None:
         """Train on under ``reductions`` (checked as the argument): an assignment, no retrace."""
         self.reductions = check_reductions(reductions)
-        self._table.write(self.reductions)
+        self._table.write(*_table(self.reductions))
 
     def _children(self) -> list[LearningRateSchedule]:
         return [self.schedule]
@@ -289,6 +289,23 @@ class Reduced(Schedule):
         return cls(**config)
 
 
+def _table(reductions: list[list]) -> tuple[np.ndarray, np.ndarray]:
+    """The steps and factors the train step reads: ``MAX_REDUCTIONS`` places, unused ones factor 1.
+
+    Past ``MAX_REDUCTIONS`` the oldest two are folded into one, at the later step.
+    """
+    folded = [list(pair) for pair in reductions]
+    while len(folded) > MAX_REDUCTIONS:
+        (_, f0), (s1, f1) = folded[0], folded[1]
+        folded[:2] = [[s1, f0 * f1]]
+    steps = np.zeros(MAX_REDUCTIONS, index_dtype())
+    factors = np.ones(MAX_REDUCTIONS, "float32")
+    if folded:
+        steps[: len(folded)] = [min(s, np.iinfo(steps.dtype).max) for s, _ in folded]
+        factors[: len(folded)] = [f for _, f in folded]
+    return steps, factors
+
+
 def check_reductions(reductions: Any) -> list[list]:
     """``[step, factor]`` pairs: steps >= 0 strictly increasing, factors in (0, 1]."""
     pairs = [list(pair) for pair in reductions] if _pairs(reductions) else None
@@ -299,58 +316,6 @@ def check_reductions(reductions: Any) -> list[list]:
                    reductions)  # fmt: skip
     check_increasing("reductions", [step for step, _ in pairs], allow_empty=True)
     return [[int(step), float(f)] for step, f in pairs]
-
-
-class _ReductionTable:
-    """The reductions as the train step reads them: ``MAX_REDUCTIONS`` steps and factors.
-
-    Unused places hold factor 1. On TensorFlow and PyTorch these are Keras
-    variables, which a compiled step reads where they are; JAX's compiled step
-    reads only the variables passed into it (the model's and the optimizer's),
-    so there the table is a host array, read by ``jax.pure_callback`` at each
-    step. Either way a change is a write, never a retrace.
-    """
-
-    def __init__(self) -> None:
-        self._jax = keras.backend.backend() == "jax"
-        steps = np.zeros(MAX_REDUCTIONS, index_dtype())
-        factors = np.ones(MAX_REDUCTIONS, "float32")
-        if self._jax:
-            self._steps, self._factors = steps, factors
-        else:
-            self._steps = keras.Variable(steps, dtype=index_dtype(), trainable=False,
-                                         name="lrkit_reduction_steps")  # fmt: skip
-            self._factors = keras.Variable(factors, trainable=False, name="lrkit_reductions")
-
-    def write(self, reductions: list[list]) -> None:
-        folded = [list(pair) for pair in reductions]
-        while len(folded) > MAX_REDUCTIONS:
-            (_, f0), (s1, f1) = folded[0], folded[1]
-            folded[:2] = [[s1, f0 * f1]]
-        steps = np.zeros(MAX_REDUCTIONS, index_dtype())
-        factors = np.ones(MAX_REDUCTIONS, "float32")
-        if folded:
-            steps[: len(folded)] = [min(s, np.iinfo(steps.dtype).max) for s, _ in folded]
-            factors[: len(folded)] = [f for _, f in folded]
-        if self._jax:  # replaced, never changed in place: a callback may be reading the old one
-            self._steps, self._factors = steps, factors
-        else:
-            self._steps.assign(steps)
-            self._factors.assign(factors)
-
-    def read(self, step: Any) -> tuple[Any, Any]:
-        if not self._jax:
-            return self._steps, self._factors
-        import jax
-
-        if not isinstance(step, jax.core.Tracer):
-            return self._steps, self._factors
-        shapes = (
-            jax.ShapeDtypeStruct(self._steps.shape, self._steps.dtype),
-            jax.ShapeDtypeStruct(self._factors.shape, self._factors.dtype),
-        )
-        return jax.pure_callback(lambda: (self._steps, self._factors), shapes,
-                                 vmap_method="broadcast_all")  # fmt: skip
 
 
 def _pairs(value: Any) -> bool:

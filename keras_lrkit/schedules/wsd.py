@@ -6,15 +6,25 @@ import math
 from typing import Any
 
 import keras
+import numpy as np
 from keras import ops
 
-from .._validate import fail, is_choice, is_real
+from .._validate import fail, is_choice, is_int, is_real
 from ._base import (
+    DTYPE,
+    LearningRateSchedule,
+    LiveArrays,
     Schedule,
+    check_depth,
     check_floor,
     check_positive,
     check_rate,
+    check_schedule,
     elapsed,
+    evaluate,
+    index_dtype,
+    is_integer,
+    limits_of,
     reached,
     since,
 )
@@ -159,3 +169,97 @@ class WarmupStableDecay(Schedule):
         if self.warmup:
             return self.min_learning_rate  # every rise starts at 0
         return self.learning_rate  # the stable rate, or a decay that starts at step 0
+
+
+@keras.saving.register_keras_serializable(package="keras_lrkit")
+class Cooldown(Schedule):
+    """A schedule that falls to the floor over ``length`` steps from ``start`` on: what ``CooldownOnPlateau`` trains with.
+
+        a_t = s(t)                                                 t < start
+        a_t = min(s(t), min_lr + (s(t) - min_lr) * fall(p))        p = (t - start) / L < 1
+        a_t = min(s(t), min_lr)                                    t >= start + L
+
+    ``s`` is ``schedule``, ``L`` ``length`` (steps), ``fall`` the ``shape``
+    ("1-sqrt", "linear" or "cosine", as in ``WarmupStableDecay``). Before
+    ``start`` (None: not yet) the schedule runs as it is; from ``start`` on it
+    falls from what it is to ``min_learning_rate``. ``begin(start, length)``
+    starts it during training: an assignment to what the train step reads,
+    never a retrace. The start and the length are part of the config, so a
+    ``.keras`` file saved during or after the cooldown trains on where it was.
+
+    Args:
+        schedule: the LearningRateSchedule to cool down.
+        length: ``L`` > 0, the cooldown's length in steps.
+        shape: "1-sqrt" (default), "linear" or "cosine".
+        start: the step the cooldown begins at, or None (not started).
+        min_learning_rate: where it ends (>= 0).
+
+    Example: a constant rate, cooled down over 10 steps from step 20.
+
+    >>> from keras_lrkit import Constant, Cooldown
+    >>> s = Cooldown(Constant(0.1), 10, shape="linear", start=20)
+    >>> [round(float(s(t)), 6) for t in (0, 20, 25, 30, 99)]
+    [0.1, 0.1, 0.05, 0.0, 0.0]
+    """
+
+    def __init__(
+        self,
+        schedule: LearningRateSchedule,
+        length: int,
+        *,
+        shape: str = "1-sqrt",
+        start: int | None = None,
+        min_learning_rate: float = 0.0,
+    ) -> None:
+        super().__init__(None)
+        self.schedule = check_schedule("schedule", schedule)
+        self._depth = check_depth("schedule", [self.schedule])
+        self.length, self.start = _check_window(length, start)
+        self.shape = check_shape("shape", shape)
+        self.min_learning_rate = check_rate("min_learning_rate", min_learning_rate)
+        self._live = LiveArrays(self._window(), name="lrkit_cooldown")
+
+    def begin(self, start: int | None, length: int) -> None:
+        """Cool down over ``length`` steps from step ``start`` on (None: not yet); an assignment, no retrace."""
+        self.length, self.start = _check_window(length, start)
+        self._live.write(self._window())
+
+    def _window(self) -> np.ndarray:
+        never = np.iinfo(index_dtype()).max
+        start = never if self.start is None else min(self.start, never)
+        return np.array([start, min(self.length, never)], index_dtype())
+
+    def _children(self) -> list[LearningRateSchedule]:
+        return [self.schedule]
+
+    def _rate_at_step(self, step: Any) -> Any:
+        rate = evaluate(self.schedule, step)
+        (window,) = self._live.read(step)
+        window = ops.cast(window, step.dtype if is_integer(step) else DTYPE)
+        start, length = window[0], window[1]
+        after = ops.greater_equal(step, start)
+        gone = ops.cast(ops.where(after, step - start, ops.zeros_like(step)), DTYPE)
+        p = ops.minimum(gone / ops.cast(length, DTYPE), 1.0)
+        floor = self.min_learning_rate
+        cooled = ops.minimum(rate, floor + (rate - floor) * fall(self.shape, p))
+        return ops.where(after, cooled, rate)
+
+    def _limits(self) -> tuple[float, float] | None:
+        inner = limits_of(self.schedule)
+        if inner is None:
+            return None
+        return min(inner[0], self.min_learning_rate), inner[1]
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> Cooldown:
+        config = dict(config)
+        config["schedule"] = cls._deserialize("schedule", config["schedule"])
+        return cls(**config)
+
+
+def _check_window(length: Any, start: Any) -> tuple[int, int | None]:
+    if not (is_int(length) and 0 < length < 2**63):
+        raise fail("length", "an int > 0 (steps)", length)
+    if start is not None and not (is_int(start) and 0 <= start < 2**63):
+        raise fail("start", "None or an int >= 0 (a step)", start)
+    return int(length), None if start is None else int(start)
