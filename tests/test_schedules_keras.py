@@ -16,6 +16,7 @@ import keras_lrkit
 from keras_lrkit import (
     Chain,
     Constant,
+    Cooldown,
     CosineDecay,
     CosineRestarts,
     Cyclic,
