@@ -122,7 +122,8 @@ class StateReader:
                              if unknown else f"{owner}'s state lacks {missing}")  # fmt: skip
         self.state, self.owner = state, owner
 
-    def _get(self, key: str) -> Any:
+    def field(self, key: str) -> Any:
+        """The raw value of ``key`` (ValueError where it is missing), to check by hand."""
         if key not in self.state:
             raise ValueError(f"{self.owner}'s state has no `{key}`")
         return self.state[key]
@@ -133,7 +134,7 @@ class StateReader:
         return ValueError(f"{self.owner}'s state has `{key}`={value}, not {what}")
 
     def integer(self, key: str, low: int = 0, high: int | None = None) -> int:
-        value = self._get(key)
+        value = self.field(key)
         if not (isinstance(value, int) and not isinstance(value, bool) and value >= low
                 and (high is None or value <= high)):  # fmt: skip
             bound = f"from {low} to {high}" if high is not None else f">= {low}"
@@ -141,14 +142,14 @@ class StateReader:
         return value
 
     def flag(self, key: str) -> bool:
-        value = self._get(key)
+        value = self.field(key)
         if not isinstance(value, bool):
             raise self._bad(key, "a bool")
         return value
 
     def number(self, key: str, *, optional: bool = False, low: float = -math.inf) -> float | None:
         """A finite number >= ``low`` (or None where ``optional``)."""
-        value = self._get(key)
+        value = self.field(key)
         if value is None and optional:
             return None
         if not (_is_number(value) and math.isfinite(value) and value >= low):
@@ -156,14 +157,14 @@ class StateReader:
         return float(value)
 
     def choice(self, key: str, options: Sequence[Any]) -> Any:
-        value = self._get(key)
+        value = self.field(key)
         if not any(value is o or (type(value) is type(o) and value == o) for o in options):
             raise self._bad(key, f"one of {list(options)}")
         return value
 
     def numbers(self, key: str, *, gaps: bool = False, low: float = -math.inf) -> list[float]:
         """A list of numbers >= ``low``: finite, or NaN where ``gaps`` (None reads as NaN too)."""
-        values = self._get(key)
+        values = self.field(key)
         if not isinstance(values, list):
             raise self._bad(key, "a list of numbers")
         out = []
@@ -179,7 +180,7 @@ class StateReader:
 
     def arrays(self, key: str, like: Sequence[Any]) -> list[np.ndarray] | None:
         """None, or arrays of the shapes and dtypes of ``like`` (the model's weights), all finite."""
-        values = self._get(key)
+        values = self.field(key)
         if values is None:
             return None
         if not isinstance(values, list) or len(values) != len(like):

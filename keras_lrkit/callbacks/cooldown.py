@@ -206,10 +206,10 @@ class CooldownOnPlateau(MonitoringCallback):
             "_start_rate": read.number("start_rate", optional=True, low=0.0),
         }
         fields["cooldown_epoch"] = (
-            None if state["cooldown_epoch"] is None else read.integer("cooldown_epoch")
+            None if read.field("cooldown_epoch") is None else read.integer("cooldown_epoch")
         )
         rate = learning_rate_object(base_optimizer(self.model.optimizer))
-        window = state["window"]
+        window = read.field("window")
         if (window is not None) != isinstance(rate, Cooldown):
             raise ValueError(f"{self.state_key()}'s state is of a fit with another kind of rate")
         if window is not None:

@@ -474,7 +474,7 @@ class HistoryPlotter(StatefulCallback):
 
     def load_state_dict(self, state: Any) -> None:
         """Check ``state`` (ValueError naming the field), then take the table of the epochs before."""
-        history = self._reader(state)._get("history")
+        history = self._reader(state).field("history")
         if not isinstance(history, dict) or "epoch" not in history:
             raise ValueError(f"{self.state_key()}'s state has no table with an `epoch` column")
         table = {}

@@ -9,12 +9,11 @@ import numpy as np
 
 from .._io import say
 from .._keras_private import learning_rate_object
-from .._validate import check, constructor_arguments, is_int
+from .._validate import check, constructor_arguments, is_int, is_real
 from ..schedules._base import check_between, check_rate
 from ..schedules.combinators import Reduced, check_reductions
 from ._fit import base_optimizer, match_schedules_to_fit
 from ._monitor import MonitoringCallback
-from ._state import StateReader
 from .lr_logger import iterations, last_learning_rate, learning_rate_at
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
@@ -207,19 +206,18 @@ class ReduceOnPlateau(MonitoringCallback):
             **self._read_monitor_state(read),
             "cooldown_counter": read.integer("cooldown_counter", high=self.cooldown),
         }
-        pairs = read._get("reductions")
-        if not isinstance(pairs, list) or not all(
-            isinstance(p, list) and len(p) == 2 for p in pairs
-        ):
-            raise ValueError(f"{self.state_key()}'s state has `reductions`={pairs!r:.80}")
-        reductions = [
-            (StateReader({"e": e}, "a reduction").integer("e"),
-             StateReader({"r": r}, "a reduction").number("r", low=0.0))
-            for e, r in pairs
-        ]  # fmt: skip
+        pairs = read.field("reductions")
+        ok = isinstance(pairs, list) and all(
+            isinstance(p, list) and len(p) == 2 and is_int(p[0]) and p[0] >= 0 and is_real(p[1])
+            and p[1] >= 0 for p in pairs
+        )  # fmt: skip
+        if not ok:
+            raise ValueError(f"{self.state_key()}'s state has `reductions`={pairs!r:.80}, not "
+                             "[epoch, rate] pairs")  # fmt: skip
+        reductions = [(int(e), float(r)) for e, r in pairs]
         fields["reductions"] = reductions
         rate = learning_rate_object(base_optimizer(self.model.optimizer))
-        schedule = read._get("schedule_reductions")
+        schedule = read.field("schedule_reductions")
         if (schedule is not None) != isinstance(rate, Reduced):
             raise ValueError(f"{self.state_key()}'s state is of a fit with another kind of rate")
         if schedule is not None:
