@@ -55,3 +55,18 @@ class Inject(keras.callbacks.Callback):
 
     def on_epoch_end(self, epoch, logs=None):
         logs[self.key] = self.values[epoch]
+
+
+def probe(rate, jit_compile=False, **optimizer_kwargs):
+    """A model whose only weight moves by exactly -lr per update (the loss is the prediction)."""
+    model = keras.Sequential(
+        [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
+    )
+    model.compile(keras.optimizers.SGD(rate, **optimizer_kwargs),
+                  loss=lambda y_true, y_pred: keras.ops.mean(y_pred), jit_compile=jit_compile)  # fmt: skip
+    return model
+
+
+def weight(model):
+    """The probe's one weight: minus the sum of the rates its updates used."""
+    return float(keras.ops.convert_to_numpy(model.layers[0].kernel)[0, 0])

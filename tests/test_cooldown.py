@@ -17,24 +17,13 @@ from keras_lrkit import (
     WarmupStableDecay,
 )
 
-from .helpers import Inject
+from .helpers import Inject, probe, weight
 
 STEPS = 3  # per epoch: 12 samples in batches of 4
 # Improves until epoch 2, then flat: with patience 2 the plateau is reached at epoch 4.
 VALUES = [1.0, 0.9, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8, 0.8]
 
 
-def probe(rate):
-    """A model whose only weight moves by exactly -lr per step (the loss is the prediction)."""
-    model = keras.Sequential(
-        [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
-    )
-    model.compile(keras.optimizers.SGD(rate), loss=lambda y_true, y_pred: keras.ops.mean(y_pred))
-    return model
-
-
-def weight(model):
-    return float(keras.ops.convert_to_numpy(model.layers[0].kernel)[0, 0])
 
 
 def run(rate, extra=(), epochs=12, **kwargs):

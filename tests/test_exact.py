@@ -30,7 +30,7 @@ from keras_lrkit import (
 )
 from keras_lrkit.callbacks.lr_logger import learning_rate_at
 
-from .helpers import BACKEND
+from .helpers import BACKEND, probe
 
 # --- 1. CosineRestarts restarts on its exact step -------------------------------------------
 
@@ -167,15 +167,6 @@ SCHEDULES = {
         [4, 9], [0.1, 0.05, 0.01]),
 }  # fmt: skip
 
-
-def probe(rate, **optimizer_kwargs):
-    """A model whose only weight moves by exactly -lr per update (the loss is the prediction)."""
-    model = keras.Sequential(
-        [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
-    )
-    model.compile(keras.optimizers.SGD(rate, **optimizer_kwargs),
-                  loss=lambda y_true, y_pred: keras.ops.mean(y_pred))  # fmt: skip
-    return model
 
 
 class Moves(keras.callbacks.Callback):

@@ -26,23 +26,11 @@ from keras_lrkit import (
     Warmup,
 )
 
-from .helpers import BACKEND, Inject, tiny_model, tiny_regression_data
+from .helpers import BACKEND, Inject, probe, tiny_model, tiny_regression_data, weight
 
 STEPS = 3  # per epoch: 12 samples in batches of 4
 
 
-def probe(rate, jit_compile=False):
-    """A model whose only weight moves by exactly -lr per step (the loss is the prediction)."""
-    model = keras.Sequential(
-        [keras.Input((1,)), keras.layers.Dense(1, use_bias=False, kernel_initializer="zeros")]
-    )
-    model.compile(keras.optimizers.SGD(rate), loss=lambda y_true, y_pred: keras.ops.mean(y_pred),
-                  jit_compile=jit_compile)  # fmt: skip
-    return model
-
-
-def weight(model):
-    return float(keras.ops.convert_to_numpy(model.layers[0].kernel)[0, 0])
 
 
 # --- the rule, against Keras's own ReduceLROnPlateau on a float rate ---------------

@@ -145,10 +145,10 @@ class ReduceOnPlateau(MonitoringCallback):
         optimizer = self.model.optimizer
         return float(learning_rate_at(optimizer, iterations(optimizer))[()])
 
-    def _reduce(self, epoch: int) -> None:
+    def _reduce(self, epoch: int, old: float) -> None:
+        """Lower the rate the next step would use (``old``) by ``factor``."""
         optimizer = base_optimizer(self.model.optimizer)
         rate = learning_rate_object(optimizer)
-        old = self._next_rate()
         if isinstance(rate, Reduced):
             rate.reduce(iterations(optimizer), self.factor)  # from the next epoch's first step
         else:  # Keras's variable, as Keras's ReduceLROnPlateau sets it
@@ -181,8 +181,9 @@ class ReduceOnPlateau(MonitoringCallback):
         elif self.cooldown_counter == 0:
             self.wait += 1
             # As Keras: the rate is compared with the floor in float32, the rate's dtype.
-            if self._plateau() and self._next_rate() > np.float32(self.min_learning_rate):
-                self._reduce(epoch)
+            old = self._next_rate() if self._plateau() else None
+            if old is not None and old > np.float32(self.min_learning_rate):
+                self._reduce(epoch, old)
                 self.cooldown_counter = self.cooldown
                 self.wait = 0
 
