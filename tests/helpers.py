@@ -70,3 +70,16 @@ def probe(rate, jit_compile=False, **optimizer_kwargs):
 def weight(model):
     """The probe's one weight: minus the sum of the rates its updates used."""
     return float(keras.ops.convert_to_numpy(model.layers[0].kernel)[0, 0])
+
+
+def compiled(schedule):
+    """``schedule`` as a compiled train step calls it: tf.function(jit_compile=True), jax.jit, or eager torch."""
+    if BACKEND == "tensorflow":
+        import tensorflow as tf
+
+        return tf.function(schedule, jit_compile=True)
+    if BACKEND == "jax":
+        import jax
+
+        return jax.jit(schedule)
+    return schedule  # PyTorch: eager, as its train step

@@ -30,7 +30,7 @@ from keras_lrkit import (
 )
 from keras_lrkit.callbacks.lr_logger import learning_rate_at
 
-from .helpers import BACKEND, probe
+from .helpers import BACKEND, compiled, probe
 
 # --- 1. CosineRestarts restarts on its exact step -------------------------------------------
 
@@ -108,17 +108,6 @@ def test_the_issue_s_examples_one_step_at_a_time_and_as_keras_gives_them():
     )(10)
     assert float(keras_rate) == pytest.approx(exact_restarts(*ISSUE_EXAMPLES[0][0], 10), rel=1e-5)
 
-
-def compiled(schedule):
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(schedule, jit_compile=True)
-    if BACKEND == "jax":
-        import jax
-
-        return jax.jit(schedule)
-    return schedule  # PyTorch: eager, as its train step
 
 
 @pytest.mark.parametrize("how", ["one_step_at_a_time", "compiled"])

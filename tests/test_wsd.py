@@ -10,7 +10,7 @@ import pytest
 
 from keras_lrkit import WarmupStableDecay
 
-from .helpers import BACKEND
+from .helpers import BACKEND, compiled
 
 # transformers 5.25.0: get_wsd_schedule(SGD(lr=0.1), num_warmup_steps=4, num_decay_steps=6,
 # num_training_steps=20, warmup_type=..., decay_type=..., min_lr_ratio=...), steps 0..21.
@@ -27,17 +27,6 @@ def wsd(lr, total, warmup, decay, ws, ds, ratio, **kwargs):
     return WarmupStableDecay(lr, total, warmup=warmup, decay=decay, warmup_shape=ws,
                              decay_shape=ds, min_learning_rate=ratio * lr, **kwargs)  # fmt: skip
 
-
-def compiled(schedule):
-    if BACKEND == "tensorflow":
-        import tensorflow as tf
-
-        return tf.function(schedule, jit_compile=True)
-    if BACKEND == "jax":
-        import jax
-
-        return jax.jit(schedule)
-    return schedule
 
 
 @pytest.mark.parametrize("shapes", sorted(HF))
