@@ -31,6 +31,8 @@ import itertools
 import weakref
 from typing import Any
 
+import keras
+
 from .._keras_private import learning_rate_object
 from .._warnings import warn
 from ..schedules._base import Schedule, schedules_in
@@ -131,3 +133,25 @@ def match_schedules_to_fit(callback: Any) -> None:
     if changed and getattr(model, "train_function", None) is not None:
         # A step traced in an earlier fit of another size holds its number: rebuilt, once.
         model.make_train_function(force=True)
+
+
+def wrapped_rate(callback: Any, kind: type, wrap: Any) -> Any:
+    """The optimizer's rate, a schedule wrapped in ``kind`` (by ``wrap(schedule)``) once.
+
+    A float rate (Keras's variable) comes back as it is; a callable rate, which
+    cannot be changed, is a ValueError naming it. A train step traced before
+    the wrap holds the old schedule: it is rebuilt once, here, at train begin.
+    """
+    optimizer = base_optimizer(callback.model.optimizer)
+    rate = learning_rate_object(optimizer)
+    if isinstance(rate, kind) or isinstance(rate, keras.Variable):
+        return rate
+    if not isinstance(rate, keras.optimizers.schedules.LearningRateSchedule):
+        raise ValueError(
+            f"{type(callback).__name__} lowers a float learning rate or a LearningRateSchedule; "
+            f"this optimizer's rate is a callable it cannot change. Received: learning_rate={rate!r}"
+        )
+    optimizer.learning_rate = wrap(rate)
+    if getattr(callback.model, "train_function", None) is not None:
+        callback.model.make_train_function(force=True)
+    return learning_rate_object(optimizer)

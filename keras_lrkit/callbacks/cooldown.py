@@ -13,7 +13,7 @@ from .._keras_private import learning_rate_object
 from .._validate import check, constructor_arguments, is_int
 from ..schedules._base import check_rate
 from ..schedules.wsd import Cooldown, check_shape, fall
-from ._fit import base_optimizer, match_schedules_to_fit
+from ._fit import base_optimizer, match_schedules_to_fit, wrapped_rate
 from ._monitor import MonitoringCallback
 from .lr_logger import iterations, last_learning_rate
 
@@ -120,18 +120,8 @@ class CooldownOnPlateau(MonitoringCallback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._reset_monitor()
         match_schedules_to_fit(self)
-        optimizer = base_optimizer(self.model.optimizer)
-        rate = learning_rate_object(optimizer)
-        if isinstance(rate, LearningRateSchedule) and not isinstance(rate, Cooldown):
-            optimizer.learning_rate = Cooldown(rate, 1, shape=self.shape,
-                                               min_learning_rate=self.min_learning_rate)  # fmt: skip
-            if getattr(self.model, "train_function", None) is not None:
-                self.model.make_train_function(force=True)  # a step traced before: once, now
-        elif not isinstance(rate, (LearningRateSchedule, keras.Variable)):
-            raise ValueError(
-                "CooldownOnPlateau lowers a float learning rate or a LearningRateSchedule; this "
-                f"optimizer's rate is a callable it cannot change. Received: learning_rate={rate!r}"
-            )
+        wrapped_rate(self, Cooldown, lambda s: Cooldown(
+            s, 1, shape=self.shape, min_learning_rate=self.min_learning_rate))  # fmt: skip
         self._join()
 
     def on_epoch_begin(self, epoch: int, logs: dict | None = None) -> None:

@@ -12,7 +12,7 @@ from .._keras_private import learning_rate_object
 from .._validate import check, constructor_arguments, is_int, is_real
 from ..schedules._base import check_between, check_rate
 from ..schedules.combinators import Reduced, check_reductions
-from ._fit import base_optimizer, match_schedules_to_fit
+from ._fit import base_optimizer, match_schedules_to_fit, wrapped_rate
 from ._monitor import MonitoringCallback
 from .lr_logger import iterations, last_learning_rate, learning_rate_at
 
@@ -119,24 +119,13 @@ class ReduceOnPlateau(MonitoringCallback):
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._reset_monitor()
         match_schedules_to_fit(self)
-        optimizer = base_optimizer(self.model.optimizer)
-        rate = learning_rate_object(optimizer)
-        if isinstance(rate, Reduced):
-            if rate.min_learning_rate != self.min_learning_rate:
-                raise ValueError(
-                    "Argument `min_learning_rate` must be the floor of the Reduced schedule this "
-                    f"optimizer trains with ({rate.min_learning_rate!r}: another ReduceOnPlateau "
-                    f"set it). Received: min_learning_rate={self.min_learning_rate!r}"
-                )
-        elif isinstance(rate, LearningRateSchedule):
-            optimizer.learning_rate = Reduced(rate, min_learning_rate=self.min_learning_rate)
-            if getattr(self.model, "train_function", None) is not None:
-                # A step traced before holds the old schedule: rebuilt once, now.
-                self.model.make_train_function(force=True)
-        elif not isinstance(rate, keras.Variable):
+        rate = wrapped_rate(self, Reduced,
+                            lambda s: Reduced(s, min_learning_rate=self.min_learning_rate))  # fmt: skip
+        if isinstance(rate, Reduced) and rate.min_learning_rate != self.min_learning_rate:
             raise ValueError(
-                "ReduceOnPlateau lowers a float learning rate or a LearningRateSchedule; this "
-                f"optimizer's rate is a callable it cannot change. Received: learning_rate={rate!r}"
+                "Argument `min_learning_rate` must be the floor of the Reduced schedule this "
+                f"optimizer trains with ({rate.min_learning_rate!r}: another ReduceOnPlateau "
+                f"set it). Received: min_learning_rate={self.min_learning_rate!r}"
             )
         self._join()
 
