@@ -17,8 +17,6 @@ from ._fit import base_optimizer, match_schedules_to_fit, wrapped_rate
 from ._monitor import MonitoringCallback
 from .lr_logger import iterations, last_learning_rate
 
-LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
-
 
 @keras.saving.register_keras_serializable(package="keras_lrkit")
 class CooldownOnPlateau(MonitoringCallback):
