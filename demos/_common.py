@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 
 os.environ.setdefault("MPLBACKEND", "Agg")
@@ -10,23 +9,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-
-
-class _OneLineParser(argparse.ArgumentParser):
-    """Argument errors in one line (``lrkit demo resnet: error: ...``), not the usage block."""
-
-    def error(self, message: str) -> None:
-        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
-
-
-def argument_parser(doc: str, **kwargs) -> argparse.ArgumentParser:
-    """The demo's parser: its docstring's first paragraph as the description.
-
-    Run by ``lrkit demo NAME``, the demo goes by that name in its messages
-    (the command sets ``LRKIT_DEMO``); run as a script, by its file's name.
-    """
-    prog = os.environ.get("LRKIT_DEMO") or None
-    return _OneLineParser(prog=prog, description=doc.split("\n\n")[0], **kwargs)
+from _args import argument_parser  # noqa: E402, F401  (the demos' parser, without Keras)
 
 
 def load_mnist1d(seed: int = 42):

@@ -37,6 +37,7 @@ DEMOS = {
     "early-stopping": "early_stopping.py",
     "compare": "compare_schedules.py",
     "find-lr": "find_lr.py",
+    "anytime": "anytime.py",
 }
 SCHEDULES = (
     "step",

@@ -222,3 +222,53 @@ def test_find_lr_demo(tmp_path):
     assert set(summary["runs"]) == {"suggestion / 100", "suggestion", "suggestion x 100"}
     assert "lowest smoothed loss at rate" in out and "None" not in out
     assert (tmp_path / "lr_range_test.png").exists()
+
+
+def test_anytime_demo_in_smoke_mode(tmp_path):
+    out = run_demo("anytime.py", "--budgets", 2, 3, "--seeds", 2, "--max-samples", 200,
+                   "--depth", 8, "--max-epochs", 4, "--output", tmp_path)  # fmt: skip
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    # Cooldowns of round(0.2 x budget), at least one epoch: branched at epochs 1 and 2.
+    assert summary["branch_epochs"] == [1, 2]
+    assert summary["compute_epochs"] == {"branched": 2 + 1 + 1, "separate": 2 + 3}
+    from scipy import stats
+
+    for row in summary["table"]:
+        wsd, cosine = row["wsd"]["values"], row["cosine"]["values"]
+        assert len(wsd) == len(cosine) == 2
+        assert row["wsd"]["mean"] == pytest.approx(np.mean(wsd))
+        # The paired interval is scipy's paired t-test's.
+        expected = stats.ttest_rel(wsd, cosine).confidence_interval(0.95)
+        difference = row["wsd_minus_cosine"]
+        assert difference["mean"] == pytest.approx(np.mean(wsd) - np.mean(cosine))
+        if np.ptp(np.subtract(wsd, cosine)) > 0:
+            assert (difference["low"], difference["high"]) == pytest.approx(
+                (expected.low, expected.high)
+            )
+        verdict = ("better" if difference["low"] > 0 else "worse" if difference["high"] < 0
+                   else "no difference shown")  # fmt: skip
+        assert difference["verdict"] == verdict and verdict in out
+    plateau = summary["plateau"]
+    for epochs, start in zip(plateau["epochs"], plateau["cooldown_epoch"]):
+        # Stopped at the end of its cooldown, or at --max-epochs.
+        assert epochs == 4 or (start is not None and epochs == start + plateau["cooldown_epochs"])
+    # The checkpoints the cooldowns branched from: at epochs 1 and 2 of the constant-rate run.
+    steps = summary["steps_per_epoch"]
+    for epoch in (1, 2):
+        model = keras.models.load_model(tmp_path / "seed0" / f"constant-{epoch}.keras")
+        assert int(model.optimizer.iterations) == epoch * steps
+        assert type(model.optimizer._learning_rate).__name__ == "WarmupStableDecay"
+    height, width = matplotlib.image.imread(tmp_path / "anytime.png").shape[:2]
+    assert width > 2 * height >= 600
+
+
+def test_anytime_demo_refuses_bad_budgets_before_keras_loads():
+    for args, named in [(["--budgets", "5", "3"], "--budgets"), (["--cooldown", "1.5"], "--cooldown"),
+                        (["--seeds", "0"], "--seeds"), (["--depth", "7"], "--depth"),
+                        (["--learning-rate", "-1"], "--learning-rate")]:  # fmt: skip
+        result = subprocess.run(
+            [sys.executable, "-X", "importtime", str(DEMOS / "anytime.py"), *args],
+            capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert result.returncode == 2 and named in result.stderr.splitlines()[-1], result.stderr
+        assert "| keras" not in result.stderr  # refused before Keras was imported
