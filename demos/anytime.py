@@ -249,7 +249,9 @@ def main(argv=None) -> dict:
             return f"{d['mean']:+.4f}"
         return f"{d['mean']:+.4f} [{d['low']:+.4f}, {d['high']:+.4f}] {d['verdict']}"
 
-    print(f"\nTest accuracy, mean of {len(seeds)} seeds [95% interval]; WSD - cosine paired by seed:")
+    print(
+        f"\nTest accuracy, mean of {len(seeds)} seeds [95% interval]; WSD - cosine paired by seed:"
+    )
     print_table(["budget", "WSD (1-sqrt cooldown)", "cosine", "WSD - cosine"],
                 [[f"{r['budget']} epochs", cell(r["wsd"]), cell(r["cosine"]),
                   diff(r["wsd_minus_cosine"])] for r in table])  # fmt: skip
@@ -323,7 +325,9 @@ def draw(Figure, np, run, table, plateau, plateau_epochs, budgets, branches, see
                  label=f"CooldownOnPlateau ({min(plateau_epochs)}-{max(plateau_epochs)} epochs)")  # fmt: skip
     bars.set_xticks(x, [f"{b} epochs" for b in budgets])
     bars.set_xlim(-0.6, len(budgets) - 0.4)
-    bars.set_title(f"test accuracy, mean and 95% interval over {len(table[0]['wsd']['values'])} seeds")
+    bars.set_title(
+        f"test accuracy, mean and 95% interval over {len(table[0]['wsd']['values'])} seeds"
+    )
     bars.legend(fontsize="small")
     fig.savefig(path)
 
