@@ -131,6 +131,8 @@ def test_drawer_rests_before_the_first_draw_and_draws_the_newest_request(monkeyp
     assert drawer.flush(timeout=60)
     assert drawn == [4] and drawer._thread is None
     drawer._hurry = False
+    # The draw took no time on the frozen clock, so no rest would follow it: rest until 2000.
+    drawer._ready_at = 2000.0
     drawer.submit("after")  # a new thread for new work, ended by close() without drawing
     assert drawer.close(timeout=60) and drawn == [4] and drawer._thread is None
 
