@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import os
 
-os.environ.setdefault("MPLBACKEND", "Agg")
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-
 import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _args import argument_parser  # noqa: E402, F401  (the demos' parser, without Keras)
+from _args import argument_parser  # noqa: E402, F401  (the demos' parser, and the Agg backend)
 
 
 def load_mnist1d(seed: int = 42):

@@ -42,7 +42,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _args import argument_parser  # noqa: E402  (no Keras: bad arguments fail fast)
+from _args import argument_parser, check  # noqa: E402  (no Keras: bad arguments fail fast)
 
 SHAPES = ("1-sqrt", "linear")
 
@@ -74,19 +74,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     p.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2],
                    help="Keras fit verbosity (default 0)")  # fmt: skip
     args = p.parse_args(argv)
-    for name in ("batch_size", "seeds", "patience"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.seed < 0:
-        p.error(f"--seed must be >= 0, got {args.seed}")
-    if (args.depth - 2) % 6 or args.depth < 8:
-        p.error(f"--depth must be 6n + 2 (8, 14, 20, ...), got {args.depth}")
-    if not (math.isfinite(args.learning_rate) and args.learning_rate > 0):
-        p.error(f"--learning-rate must be > 0, got {args.learning_rate}")
+    check(p, args, batch_size=">=1", seeds=">=1", seed=">=0", patience=">=1", depth="depth",
+          learning_rate="rate", max_samples=">=20", cooldown_epochs=">=1", output="folder")  # fmt: skip
     if not 0 < args.cooldown < 1:
         p.error(f"--cooldown must be in (0, 1), got {args.cooldown}")
-    if args.max_samples is not None and args.max_samples < 20:
-        p.error(f"--max-samples must be >= 20, got {args.max_samples}")
     if sorted(set(args.budgets)) != args.budgets or args.budgets[0] < 2:
         p.error(f"--budgets must be increasing epochs >= 2, got {args.budgets}")
     branches = [branch_epoch(b, args.cooldown) for b in args.budgets]
@@ -96,8 +87,6 @@ def parse_args(argv=None) -> argparse.Namespace:
     if args.cooldown_epochs is None:
         middle = args.budgets[len(args.budgets) // 2]
         args.cooldown_epochs = middle - branch_epoch(middle, args.cooldown)
-    if args.cooldown_epochs < 1:
-        p.error(f"--cooldown-epochs must be >= 1, got {args.cooldown_epochs}")
     if args.max_epochs is None:
         args.max_epochs = 2 * args.budgets[-1]
     if args.max_epochs <= args.cooldown_epochs:

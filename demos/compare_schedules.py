@@ -36,28 +36,24 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import argument_parser, augment, load_data, mean_interval, print_table  # noqa: E402
+from _args import argument_parser, check  # noqa: E402  (no Keras: bad arguments fail fast)
 
-from keras_lrkit import (  # noqa: E402
-    Constant,
-    CosineDecay,
-    EarlyStoppingWithBestRestore,
-    InverseSqrtDecay,
-    LinearDecay,
-    StepDecay,
-)
-from keras_lrkit.plotting import new_figure  # noqa: E402
-
-OPTIMIZERS = {
-    "SGD+momentum": (lambda s: keras.optimizers.SGD(s, momentum=0.9), 0.1),
-    "Adam": (lambda s: keras.optimizers.Adam(s), 1e-3),
-}
+OPTIMIZERS = {"SGD+momentum": 0.1, "Adam": 1e-3}  # and their rates
 DECAYS = ["step", "cosine", "linear", "inverse sqrt"]
 
 
+def optimizer_of(name: str, schedule):
+    import keras
+
+    if name == "Adam":
+        return keras.optimizers.Adam(schedule)
+    return keras.optimizers.SGD(schedule, momentum=0.9)
+
+
 def schedules(initial: float, epochs: int) -> dict:
+    from keras_lrkit import Constant, CosineDecay, InverseSqrtDecay, LinearDecay, StepDecay
+
     fit = "fit"  # epochs of the steps fit runs
     return {
         "constant": Constant(initial),
@@ -72,7 +68,10 @@ def schedules(initial: float, epochs: int) -> dict:
     }
 
 
-def cnn(input_shape, shift: int = 0, weight_decay: float = 0.0, classes: int = 10) -> keras.Model:
+def cnn(input_shape, shift: int = 0, weight_decay: float = 0.0, classes: int = 10):
+    import keras
+    from _common import augment
+
     layers = keras.layers
     inputs = keras.Input(input_shape)
     x = augment(inputs, shift)
@@ -90,26 +89,29 @@ def cnn(input_shape, shift: int = 0, weight_decay: float = 0.0, classes: int = 1
     return keras.Model(inputs, outputs)
 
 
-class _TestAtTheEnd(keras.callbacks.Callback):
-    """Test accuracy of the last weights, before early stopping puts the best ones back."""
-
-    def __init__(self, x, y):
-        super().__init__()
-        self.x, self.y, self.accuracy = x, y, None
-
-    def on_train_end(self, logs=None):
-        self.accuracy = float(self.model.evaluate(self.x, self.y, verbose=0)[1])
-
-
 def run(optimizer: str, name: str, seed: int, data: dict, args) -> dict:
+    import keras
+
+    from keras_lrkit import EarlyStoppingWithBestRestore
+
+    class TestAtTheEnd(keras.callbacks.Callback):
+        """Test accuracy of the last weights, before early stopping puts the best ones back."""
+
+        def __init__(self, x, y):
+            super().__init__()
+            self.x, self.y, self.accuracy = x, y, None
+
+        def on_train_end(self, logs=None):
+            self.accuracy = float(self.model.evaluate(self.x, self.y, verbose=0)[1])
+
     epochs, batch_size = args.epochs, args.batch_size
     (x, y), (x_val, y_val), (x_test, y_test) = data["train"], data["val"], data["test"]
-    make, initial = OPTIMIZERS[optimizer]
     keras.utils.set_random_seed(seed)  # the same weights and batches in every cell
-    schedule = schedules(initial, epochs)[name]
+    schedule = schedules(OPTIMIZERS[optimizer], epochs)[name]
     model = cnn(x.shape[1:], args.shift, args.weight_decay)
-    model.compile(make(schedule), "sparse_categorical_crossentropy", metrics=["accuracy"])
-    final = _TestAtTheEnd(x_test, y_test)
+    model.compile(optimizer_of(optimizer, schedule), "sparse_categorical_crossentropy",
+                  metrics=["accuracy"])  # fmt: skip
+    final = TestAtTheEnd(x_test, y_test)
     best = EarlyStoppingWithBestRestore(
         "val_accuracy", patience=epochs
     )  # keeps the best, never stops
@@ -139,6 +141,8 @@ def run(optimizer: str, name: str, seed: int, data: dict, args) -> dict:
 
 def verdict(runs: list[dict], seeds: list[int]) -> list[str]:
     """Each decay against the constant rate, paired by seed: which differences exceed their interval."""
+    from _common import mean_interval
+
     lines = []
     for optimizer in OPTIMIZERS:
         final = {
@@ -172,6 +176,8 @@ def verdict(runs: list[dict], seeds: list[int]) -> list[str]:
 
 
 def figure(runs: list[dict], path: str) -> None:
+    from keras_lrkit.plotting import new_figure
+
     fig = new_figure((12, 7))
     axes = fig.subplots(2, 2)
     for row, optimizer in enumerate(OPTIMIZERS):
@@ -208,12 +214,10 @@ def main(argv=None) -> dict:
         "--output", default=os.path.join("runs", "compare_schedules"), help="output folder"
     )
     args = p.parse_args(argv)
-    if args.shift < 0 or not args.weight_decay >= 0:
-        p.error(
-            f"--shift and --weight-decay must be >= 0, got {args.shift} and {args.weight_decay}"
-        )
-    if args.epochs < 2 or args.seeds < 1:
-        p.error(f"--epochs must be >= 2 and --seeds >= 1, got {args.epochs} and {args.seeds}")
+    check(p, args, epochs=">=2", seeds=">=1", batch_size=">=1", shift=">=0",
+          weight_decay=">=0", max_samples=">=20", output="folder")  # fmt: skip
+    from _common import load_data, mean_interval, print_table
+
     os.makedirs(args.output, exist_ok=True)
     data = load_data("mnist1d", max_samples=args.max_samples)
     seeds = list(range(args.seeds))

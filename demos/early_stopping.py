@@ -20,12 +20,8 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import argument_parser, load_data, marked_best_epoch  # noqa: E402
-from compare_schedules import cnn  # noqa: E402
-
-from keras_lrkit import EarlyStoppingWithBestRestore, HistoryPlotter, LearningRateLogger  # noqa: E402
+from _args import argument_parser, check  # noqa: E402  (no Keras: bad arguments fail fast)
 
 
 def main(argv=None) -> dict:
@@ -41,8 +37,14 @@ def main(argv=None) -> dict:
     p.add_argument("--output", default=os.path.join("runs", "early_stopping"), help="output folder")
     p.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2])
     args = p.parse_args(argv)
-    if not 0 <= args.label_noise < 1:
-        p.error(f"--label-noise must be in [0, 1), got {args.label_noise}")
+    check(p, args, label_noise="fraction", epochs=">=1", patience=">=1", max_samples=">=20",
+          seed=">=0", output="folder")  # fmt: skip
+    import keras
+    from _common import load_data, marked_best_epoch
+    from compare_schedules import cnn
+
+    from keras_lrkit import EarlyStoppingWithBestRestore, HistoryPlotter, LearningRateLogger
+
     keras.utils.set_random_seed(args.seed)
     os.makedirs(args.output, exist_ok=True)
     data = load_data("mnist1d", max_samples=args.max_samples)

@@ -17,13 +17,13 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import keras  # noqa: E402
-from _common import argument_parser, build_resnet, load_data, print_table  # noqa: E402
-
-from keras_lrkit import find_learning_rate  # noqa: E402
+from _args import argument_parser, check  # noqa: E402  (no Keras: bad arguments fail fast)
 
 
-def fresh_model(shape, depth: int, seed: int, learning_rate: float) -> keras.Model:
+def fresh_model(shape, depth: int, seed: int, learning_rate: float):
+    import keras
+    from _common import build_resnet
+
     keras.utils.set_random_seed(seed)
     model = build_resnet(shape, depth=depth)
     model.compile(keras.optimizers.SGD(learning_rate, momentum=0.9),
@@ -43,6 +43,12 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--output", default=os.path.join("runs", "find_lr"), help="output folder")
     args = p.parse_args(argv)
+    check(p, args, depth="depth", epochs=">=1", num_steps=">=5", batch_size=">=1",
+          max_samples=">=20", seed=">=0", output="folder")  # fmt: skip
+    from _common import load_data, print_table
+
+    from keras_lrkit import find_learning_rate
+
     os.makedirs(args.output, exist_ok=True)
     data = load_data("mnist1d", max_samples=args.max_samples)
     (x, y), (x_val, y_val) = data["train"], data["val"]

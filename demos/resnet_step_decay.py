@@ -34,18 +34,8 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-import keras  # noqa: E402
 import numpy as np  # noqa: E402
-from _common import (  # noqa: E402
-    PAPER_TABLE,
-    argument_parser,
-    build_resnet,
-    load_data,
-    marked_best_epoch,
-    print_table,
-)
-
-from keras_lrkit import HistoryPlotter, LearningRateLogger, StepDecay, plot_history  # noqa: E402
+from _args import argument_parser, check  # noqa: E402  (no Keras: bad arguments fail fast)
 
 # The paper's augmentation on CIFAR-10 (4-pixel shifts, horizontal flips). On MNIST-1D,
 # without it a ResNet-14 fits the 3,600 training sequences by epoch 25 (the training
@@ -81,11 +71,9 @@ def parse_args(argv=None):
     p.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2],
                    help="Keras fit verbosity (default 0: a line per seed)")  # fmt: skip
     args = p.parse_args(argv)
-    for name in ("epochs", "batch_size", "seeds", "depth", "width"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(args, name)}")
-    if args.shift is not None and args.shift < 0:
-        p.error(f"--shift must be >= 0, got {args.shift}")
+    check(p, args, epochs=">=1", batch_size=">=1", seeds=">=1", seed=">=0", depth="depth",
+          width=">=1", shift=">=0", max_samples=">=20", learning_rate="rate",
+          weight_decay=">=0", output="folder")  # fmt: skip
     if sorted(set(args.milestones)) != args.milestones or min(args.milestones) < 1:
         p.error(f"--milestones must be increasing epochs >= 1, got {args.milestones}")
     return args
@@ -117,6 +105,10 @@ def phase_table(histories: list[dict], milestones: list[int], epochs: int) -> li
 
 def figure(histories: list[dict], milestones: list[int], best_epoch: int, path: str) -> int | None:
     """The staircase with its milestones, and the mean loss and error curves that follow it."""
+    from _common import marked_best_epoch
+
+    from keras_lrkit import plot_history
+
     mean = {
         key: list(np.mean([h[key] for h in histories], axis=0))
         for key in ("loss", "val_loss", "learning_rate")
@@ -136,6 +128,11 @@ def figure(histories: list[dict], milestones: list[int], best_epoch: int, path: 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
+    import keras
+    from _common import PAPER_TABLE, build_resnet, load_data, print_table
+
+    from keras_lrkit import HistoryPlotter, LearningRateLogger, StepDecay
+
     data = load_data(args.dataset, max_samples=args.max_samples, data_dir=args.data_dir)
     (x, y), (x_val, y_val), (x_test, y_test) = data["train"], data["val"], data["test"]
     os.makedirs(args.output, exist_ok=True)

@@ -17,26 +17,12 @@ import sys
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _common import argument_parser  # noqa: E402  (and the Agg backend)
-
-from keras_lrkit import (  # noqa: E402
-    Constant,
-    CosineDecay,
-    CosineRestarts,
-    Cyclic,
-    ExponentialDecay,
-    InverseSqrtDecay,
-    LinearDecay,
-    OneCycle,
-    PolynomialDecay,
-    StepDecay,
-    Warmup,
-    plot_schedule,
-)
-from keras_lrkit.plotting import new_figure  # noqa: E402
+from _args import argument_parser, check  # noqa: E402  (no Keras: bad arguments fail fast)
 
 
 def gallery(initial: float, epochs: int, steps_per_epoch: int) -> dict:
+    from keras_lrkit import Constant, CosineDecay, InverseSqrtDecay, LinearDecay, StepDecay, Warmup
+
     spe = steps_per_epoch
     warmup = max(1, epochs // 20)
     return {
@@ -56,6 +42,8 @@ def gallery(initial: float, epochs: int, steps_per_epoch: int) -> dict:
 
 
 def beyond_the_lecture(initial: float, epochs: int, steps_per_epoch: int) -> dict:
+    from keras_lrkit import CosineRestarts, Cyclic, ExponentialDecay, OneCycle, PolynomialDecay
+
     spe = steps_per_epoch
     return {
         "exponential: x 0.95 an epoch (Keras, torch ExponentialLR)": ExponentialDecay(
@@ -75,6 +63,9 @@ def beyond_the_lecture(initial: float, epochs: int, steps_per_epoch: int) -> dic
 
 
 def draw(schedules: dict, title: str, args, path: str) -> None:
+    from keras_lrkit import plot_schedule
+    from keras_lrkit.plotting import new_figure
+
     rows = (len(schedules) + 2) // 3
     figure = new_figure((12, 3.25 * rows))
     axes = figure.subplots(rows, 3).ravel()
@@ -108,6 +99,7 @@ def main(argv=None) -> str:
         "--steps-per-epoch", type=int, default=20, help="resolution of the curves (default 20)"
     )
     args = p.parse_args(argv)
+    check(p, args, initial="rate", epochs=">=4", steps_per_epoch=">=1", output="file")
     base, ext = os.path.splitext(args.output)
     draw(
         gallery(args.initial, args.epochs, args.steps_per_epoch),

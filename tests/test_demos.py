@@ -6,6 +6,7 @@ import csv
 import json
 import os
 import pickle
+import re
 import subprocess
 import sys
 import tarfile
@@ -206,14 +207,6 @@ def test_compare_schedules(tmp_path):
         assert cell["mean_final_train_loss"] == pytest.approx(np.mean(losses))
 
 
-def test_compare_schedules_refuses_a_negative_shift():
-    result = subprocess.run(
-        [sys.executable, str(DEMOS / "compare_schedules.py"), "--shift", "-1"],
-        capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
-    assert result.returncode == 2 and "--shift" in result.stderr and "-1" in result.stderr
-
-
 def test_find_lr_demo(tmp_path):
     out = run_demo("find_lr.py", "--epochs", 1, "--num-steps", 30, "--max-samples", 400,
                    "--output", tmp_path)  # fmt: skip
@@ -262,13 +255,36 @@ def test_anytime_demo_in_smoke_mode(tmp_path):
     assert width > 2 * height >= 600
 
 
-def test_anytime_demo_refuses_bad_budgets_before_keras_loads():
-    for args, named in [(["--budgets", "5", "3"], "--budgets"), (["--cooldown", "1.5"], "--cooldown"),
-                        (["--seeds", "0"], "--seeds"), (["--depth", "7"], "--depth"),
-                        (["--learning-rate", "-1"], "--learning-rate")]:  # fmt: skip
-        result = subprocess.run(
-            [sys.executable, "-X", "importtime", str(DEMOS / "anytime.py"), *args],
-            capture_output=True, text=True, timeout=120,
-        )  # fmt: skip
-        assert result.returncode == 2 and named in result.stderr.splitlines()[-1], result.stderr
-        assert "| keras" not in result.stderr  # refused before Keras was imported
+BAD_ARGUMENTS = [
+    ("anytime.py", ["--budgets", "5", "3"], "--budgets"),
+    ("anytime.py", ["--cooldown", "1.5"], "--cooldown"),
+    ("anytime.py", ["--seeds", "0"], "--seeds"),
+    ("resnet_step_decay.py", ["--depth", "7"], "--depth"),
+    ("resnet_step_decay.py", ["--learning-rate", "-1"], "--learning-rate"),
+    ("resnet_step_decay.py", ["--max-samples", "-5"], "--max-samples"),
+    ("resnet_step_decay.py", ["--epochs", "0"], "--epochs"),
+    ("resnet_step_decay.py", ["--weight-decay", "nan"], "--weight-decay"),
+    ("resnet_step_decay.py", ["--output", "/dev/null/runs"], "--output"),
+    ("compare_schedules.py", ["--batch-size", "0"], "--batch-size"),
+    ("compare_schedules.py", ["--shift", "-1"], "--shift"),
+    ("early_stopping.py", ["--epochs", "0"], "--epochs"),
+    ("early_stopping.py", ["--label-noise", "1"], "--label-noise"),
+    ("find_lr.py", ["--num-steps", "1"], "--num-steps"),
+    ("find_lr.py", ["--depth", "9"], "--depth"),
+    ("schedule_gallery.py", ["--epochs", "0"], "--epochs"),
+    ("schedule_gallery.py", ["-o", "/dev/null/x.png"], "--output"),
+]
+
+
+@pytest.mark.parametrize("demo, args, option", BAD_ARGUMENTS)
+def test_a_bad_demo_argument_is_one_line_before_keras_loads(demo, args, option):
+    result = subprocess.run(
+        [sys.executable, "-X", "importtime", str(DEMOS / demo), *args],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    imports = [line for line in result.stderr.splitlines() if line.startswith("import time:")]
+    messages = [line for line in result.stderr.splitlines() if not line.startswith("import time:")]
+    assert result.returncode == 2 and len(messages) == 1, result.stderr[-2000:]
+    assert option in messages[0] and args[-1] in messages[0]
+    # Refused before Keras (or TensorFlow, or keras_lrkit) was imported.
+    assert not [line for line in imports if re.search(r"\|\s+(keras|tensorflow)\b", line)]
