@@ -51,6 +51,45 @@ SCHEDULES = (
     "one-cycle",
     "cyclic",
 )
+# The options of one kind or a few, and the argument of each kind's class they set. An option
+# left out is not passed: the class's own default applies (the help quotes it, and
+# tests/test_cli.py checks the quotes against the classes); an option that does not apply to
+# the kind drawn is refused, not ignored.
+CLASSES = {
+    "step": "StepDecay",
+    "cosine": "CosineDecay",
+    "linear": "LinearDecay",
+    "inverse-sqrt": "InverseSqrtDecay",
+    "constant": "Constant",
+    "exponential": "ExponentialDecay",
+    "polynomial": "PolynomialDecay",
+    "restarts": "CosineRestarts",
+    "one-cycle": "OneCycle",
+    "cyclic": "Cyclic",
+}
+_FLOORED = ("step", "cosine", "linear", "exponential", "polynomial", "restarts")
+OPTIONS = {
+    "milestones": {"step": "milestones"},
+    "every": {"step": "every", "exponential": "every"},
+    "factor": {"step": "factor"},
+    "min_lr": dict.fromkeys(_FLOORED, "min_learning_rate"),
+    "rate": {"exponential": "rate"},
+    "staircase": {"exponential": "staircase"},
+    "power": {"polynomial": "power"},
+    "period": {"restarts": "period"},
+    "period_factor": {"restarts": "period_factor"},
+    "peak_factor": {"restarts": "peak_factor"},
+    "warmup_fraction": {"one-cycle": "warmup_fraction"},
+    "initial_div": {"one-cycle": "initial_div"},
+    "final_div": {"one-cycle": "final_div"},
+    "shape": {"one-cycle": "shape"},
+    "three_phase": {"one-cycle": "three_phase"},
+    "base": {"cyclic": "base_learning_rate"},
+    "half_period": {"cyclic": "half_period"},
+    "mode": {"cyclic": "mode"},
+    "gamma": {"cyclic": "gamma"},
+    "timescale": {"inverse-sqrt": "timescale"},
+}
 MAX_EPOCHS = 1_000_000
 MAX_POINTS = 2_000_000  # epochs x steps per epoch drawn
 
@@ -119,61 +158,59 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--factor",
         type=_finite,
-        default=0.1,
         help="step: multiplier at each milestone (default 0.1)",
     )
     s.add_argument(
         "--min-lr",
         type=_finite,
-        default=0.0,
         help="cosine, linear, step, exponential, polynomial, restarts: the floor (default 0)",
     )
+    s.add_argument("--rate", type=_finite, help="exponential: the multiplier (default 0.9)")
     s.add_argument(
-        "--rate", type=_finite, default=0.9, help="exponential: the multiplier (default 0.9)"
+        "--staircase",
+        action="store_true",
+        default=None,
+        help="exponential: change once per --every (default: smoothly)",
     )
-    s.add_argument("--staircase", action="store_true", help="exponential: change once per --every")
-    s.add_argument("--power", type=_finite, default=2.0, help="polynomial: the power (default 2)")
+    s.add_argument("--power", type=_finite, help="polynomial: the power (default 1)")
     s.add_argument(
         "--period", type=_finite, help="restarts: the first period in epochs (default epochs / 10)"
     )
     s.add_argument(
         "--period-factor",
         type=_finite,
-        default=1.0,
         help="restarts: each period this many times the last (default 1)",
     )
     s.add_argument(
         "--peak-factor",
         type=_finite,
-        default=1.0,
         help="restarts: each restart this fraction of the last's height (default 1)",
     )
     s.add_argument(
         "--warmup-fraction",
         type=_finite,
-        default=0.3,
         help="one-cycle: the share of the cycle spent rising (default 0.3)",
     )
     s.add_argument(
         "--initial-div",
         type=_finite,
-        default=25.0,
         help="one-cycle: it starts at the peak / this (default 25)",
     )
     s.add_argument(
         "--final-div",
         type=_finite,
-        default=1e4,
         help="one-cycle: it ends at its start / this (default 1e4)",
     )
     s.add_argument(
         "--shape",
         choices=("cosine", "linear"),
-        default="cosine",
-        help="one-cycle: each phase's curve",
+        help="one-cycle: each phase's curve (default cosine)",
     )
     s.add_argument(
-        "--three-phase", action="store_true", help="one-cycle: back down to the start first"
+        "--three-phase",
+        action="store_true",
+        default=None,
+        help="one-cycle: back down to the start first (default: two phases)",
     )
     s.add_argument("--base", type=_finite, help="cyclic: the bottom rate (default --initial / 10)")
     s.add_argument(
@@ -184,11 +221,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument(
         "--mode",
         choices=("triangular", "triangular2", "exp_range"),
-        default="triangular",
-        help="cyclic: how the cycles shrink",
+        help="cyclic: how the cycles shrink (default triangular)",
     )
     s.add_argument(
-        "--gamma", type=_finite, default=1.0, help="cyclic exp_range: the decay per epoch"
+        "--gamma", type=_finite, help="cyclic exp_range: the decay per epoch (default 1)"
     )
     s.add_argument(
         "--timescale", type=_finite, help="inverse-sqrt: tau in epochs (default epochs / 20)"
@@ -248,59 +284,46 @@ def _check_schedule_arguments(args: argparse.Namespace) -> None:
         )
     if not 0 <= warmup < epochs:
         raise UsageError(f"--warmup must be >= 0 and below --epochs={epochs}, got {warmup:g}")
+    for option, kinds in OPTIONS.items():
+        if getattr(args, option) is not None and args.kind not in kinds:
+            flag = "--" + option.replace("_", "-")
+            raise UsageError(
+                f"{flag} does not apply to {args.kind}: it sets "
+                + ", ".join(f"{CLASSES[kind]}'s {name}" for kind, name in kinds.items())
+            )
 
 
 def _build_schedule(args: argparse.Namespace):
-    import keras_lrkit as k
+    import keras_lrkit
 
-    spe, epochs, warmup = args.steps_per_epoch, args.epochs, args.warmup
+    spe, epochs, warmup, kind = args.steps_per_epoch, args.epochs, args.warmup, args.kind
     length = epochs - warmup  # the decay fills what the warmup leaves
-    if args.kind == "step":
-        milestones = (
-            None if args.every else args.milestones or [int(epochs * f) for f in (0.3, 0.6, 0.9)]
-        )
-        inner = k.StepDecay(
-            args.initial,
-            milestones,
-            every=args.every,
-            factor=args.factor,
-            min_learning_rate=args.min_lr,
-            steps_per_epoch=spe,
-        )
-    elif args.kind == "cosine":
-        inner = k.CosineDecay(
-            args.initial, length, min_learning_rate=args.min_lr, steps_per_epoch=spe
-        )
-    elif args.kind == "linear":
-        inner = k.LinearDecay(
-            args.initial, length, min_learning_rate=args.min_lr, steps_per_epoch=spe
-        )
-    elif args.kind == "inverse-sqrt":
-        tau = args.timescale if args.timescale is not None else max(epochs / 20, 1)
-        inner = k.InverseSqrtDecay(args.initial, timescale=tau, steps_per_epoch=spe)
-    elif args.kind == "exponential":
-        inner = k.ExponentialDecay(args.initial, args.rate, args.every or 1, staircase=args.staircase,
-                                   min_learning_rate=args.min_lr, steps_per_epoch=spe)  # fmt: skip
-    elif args.kind == "polynomial":
-        inner = k.PolynomialDecay(args.initial, length, power=args.power,
-                                  min_learning_rate=args.min_lr, steps_per_epoch=spe)  # fmt: skip
-    elif args.kind == "restarts":
-        period = args.period if args.period is not None else max(length / 10, 1)
-        inner = k.CosineRestarts(args.initial, period, period_factor=args.period_factor,
-                                 peak_factor=args.peak_factor, min_learning_rate=args.min_lr,
-                                 steps_per_epoch=spe)  # fmt: skip
-    elif args.kind == "one-cycle":
-        inner = k.OneCycle(args.initial, length, warmup_fraction=args.warmup_fraction,
-                           initial_div=args.initial_div, final_div=args.final_div, shape=args.shape,
-                           three_phase=args.three_phase, steps_per_epoch=spe)  # fmt: skip
-    elif args.kind == "cyclic":
-        base = args.base if args.base is not None else args.initial / 10
-        half = args.half_period if args.half_period is not None else max(length / 10, 1)
-        inner = k.Cyclic(base, args.initial, half, mode=args.mode, gamma=args.gamma,
-                         steps_per_epoch=spe)  # fmt: skip
+    # The options given, under their class's names; the class's defaults fill in the rest.
+    given = {
+        kinds[kind]: getattr(args, option)
+        for option, kinds in OPTIONS.items()
+        if kind in kinds and getattr(args, option) is not None
+    }
+    # The command's own choices where a class has no default: they depend on --epochs.
+    if kind == "step" and "every" not in given:
+        given.setdefault("milestones", [int(epochs * f) for f in (0.3, 0.6, 0.9)])
+    elif kind == "inverse-sqrt":
+        given.setdefault("timescale", max(epochs / 20, 1))
+    elif kind == "exponential":
+        given.setdefault("rate", 0.9)
+    elif kind == "restarts":
+        given.setdefault("period", max(length / 10, 1))
+    elif kind == "cyclic":
+        given.setdefault("base_learning_rate", args.initial / 10)
+        given.setdefault("half_period", max(length / 10, 1))
+    cls = getattr(keras_lrkit, CLASSES[kind])
+    if kind == "cyclic":
+        inner = cls(max_learning_rate=args.initial, **given, steps_per_epoch=spe)
+    elif kind in ("cosine", "linear", "polynomial", "one-cycle"):
+        inner = cls(args.initial, length, **given, steps_per_epoch=spe)
     else:
-        inner = k.Constant(args.initial, steps_per_epoch=spe)
-    return k.Warmup(inner, warmup, steps_per_epoch=spe) if warmup else inner
+        inner = cls(args.initial, **given, steps_per_epoch=spe)
+    return keras_lrkit.Warmup(inner, warmup, steps_per_epoch=spe) if warmup else inner
 
 
 def _schedule(args: argparse.Namespace) -> int:

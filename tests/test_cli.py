@@ -358,3 +358,48 @@ def test_a_demo_without_its_data_package_is_one_line_before_keras(tmp_path):
         'pip install "keras_lrkit[demos]"'
     ]
     assert r.stdout.strip() == "False" and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "args, flag, owner",
+    [
+        (["schedule", "step", "--rate", 0.5], "--rate", "ExponentialDecay's rate"),
+        (["schedule", "cosine", "--milestones", 3], "--milestones", "StepDecay's milestones"),
+        (["schedule", "constant", "--min-lr", 0.01], "--min-lr", "CosineDecay's min_learning_rate"),
+        (["schedule", "linear", "--three-phase"], "--three-phase", "OneCycle's three_phase"),
+        (["schedule", "one-cycle", "--mode", "triangular2"], "--mode", "Cyclic's mode"),
+    ],
+)
+def test_an_option_that_does_not_apply_is_refused_not_ignored(args, flag, owner):
+    r = lrkit(*args)
+    line = last_line(r.stderr)
+    assert r.returncode == 2 and f"{flag} does not apply to {args[1]}" in line and owner in line
+
+
+def test_the_help_quotes_each_class_s_own_default():
+    import inspect
+    import re
+
+    import keras_lrkit
+
+    schedule = next(
+        action.choices["schedule"]
+        for action in cli._parser()._actions
+        if isinstance(action, cli.argparse._SubParsersAction)
+    )
+    helps = {a.dest: a.help for a in schedule._actions}
+    quoted = 0
+    for option, kinds in cli.OPTIONS.items():
+        assert schedule.get_default(option) is None  # left out: not passed, the class decides
+        for kind, name in kinds.items():
+            parameter = inspect.signature(getattr(keras_lrkit, cli.CLASSES[kind])).parameters[name]
+            default = parameter.default
+            if default is inspect.Parameter.empty or default is None or isinstance(default, bool):
+                continue  # the command's own choice (it depends on --epochs), or a flag
+            said = re.search(r"\(default ([^)]+)\)", helps[option]).group(1)
+            if "epochs" in said or "--" in said:
+                continue  # the command's own choice, from --epochs or --initial: said so
+            number = re.fullmatch(r"[-+0-9.e]+", said)
+            assert (float(said) == default) if number else (said == default), (option, kind)
+            quoted += 1
+    assert quoted >= 12
