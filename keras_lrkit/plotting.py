@@ -175,7 +175,8 @@ def plot_history(
         mark_best: draw the best-epoch mark.
         monitor: the logged quantity whose best epoch is marked when
             ``best_epoch`` is not given. Default: ``val_loss``, else the first
-            metric's validation values, else its training values.
+            metric's validation values, else its training values. The legend
+            names it ("best epoch 7 (highest val_accuracy)").
         mode: "min", "max" or "auto" (by the name: losses and errors go down,
             accuracy, AUC, precision, recall and F1 go up) for ``monitor``.
         title: the figure's title.
@@ -204,6 +205,11 @@ def plot_history(
                 f"Argument `metrics` names metrics not in the history: {missing}. "
                 f"Available: {metric_names(table)}"
             )
+    if monitor is not None and monitor not in table:
+        raise ValueError(
+            f"Argument `monitor` names a column not in the history: {monitor!r}. "
+            f"Available: {sorted(k for k in table if k != 'epoch')}"
+        )
     drawing = HistoryFigure(
         figure,
         metrics=metrics,
@@ -216,7 +222,8 @@ def plot_history(
         dpi=dpi,
         sticky_limits=False,
     )
-    drawing.update(table, best_epoch=best_epoch, stopped_epoch=stopped_epoch)
+    best_of = best_description(monitor, mode) if best_epoch is not None and monitor else None
+    drawing.update(table, best_epoch=best_epoch, stopped_epoch=stopped_epoch, best_of=best_of)
     if tight_layout:  # below the legend, which the layout does not see (it sees the title)
         height = drawing.figure.get_size_inches()[1]
         drawing.figure.tight_layout(rect=(0, 0, 1, 1 - _LEGEND_ROOM / height))
@@ -279,7 +286,9 @@ class HistoryFigure:
         *,
         best_epoch: int | None = None,
         stopped_epoch: int | None = None,
+        best_of: str | None = None,
     ) -> None:
+        """Put ``table`` in; ``best_of`` says what the best epoch is best at ("lowest val_loss")."""
         names = [
             n for n in (self.metrics or metric_names(table)) if n in table or f"val_{n}" in table
         ]
@@ -289,13 +298,17 @@ class HistoryFigure:
         n = max((len(v) for v in table.values()), default=0)
         epochs = np.asarray(table.get("epoch", range(n)), dtype=float)
         if self.mark_best and best_epoch is None:
-            best_epoch = best_epoch_of(table, epochs, self.monitor, self.mode, names)
+            monitor = best_monitor(table, self.monitor, names)
+            best_epoch = best_epoch_of(table, epochs, monitor, self.mode, names)
+            best_of = monitor and best_description(monitor, self.mode)
         marks = (best_epoch if self.mark_best else None, stopped_epoch)
-        frame: list[Any] = [marks]
+        frame: list[Any] = [marks, best_of]
         for panel in self._panels:
             values = []
             for key, line in panel["lines"].items():
                 x, y = _measured(epochs, table.get(key, ()))
+                if panel["rate"] and len(x):  # an epoch's rate holds until the next begins:
+                    x, y = np.append(x, x[-1] + 1), np.append(y, y[-1])  # the last one too
                 line.set_data(x, y)
                 line.set_marker("." if len(y) <= 30 and not panel["rate"] else "None")
                 line.set_label(panel["labels"][key] if len(y) else "_" + key)
@@ -393,14 +406,14 @@ class HistoryFigure:
         first, last = float(epochs.min()), float(epochs.max())
         if self.sticky_limits and self.epochs:
             last = max(last, float(self.epochs - 1))
-        if first == last:
-            return first - 0.5, last + 0.5
-        pad = 0.0 if self.sticky_limits else 0.02 * (last - first)
-        return first - pad, last + pad
+        # A margin, so a mark or a point on the first or last epoch is drawn whole, and the
+        # last epoch's rate (drawn to the epoch after it) shows its width.
+        pad = 0.02 * (last - first)
+        return first - max(pad, 0.5), last + 1 + max(pad, 0.25)
 
     def _set_frame(self) -> None:
         """Limits, scales, marks and the legend, as the frame says."""
-        marks, *panels, xlim = self._frame
+        marks, best_of, *panels, xlim = self._frame
         for panel, (scale, ylim, _) in zip(self._panels, panels):
             ax = panel["ax"]
             if ax.get_yscale() != scale:
@@ -415,6 +428,8 @@ class HistoryFigure:
                 if epoch is not None:
                     mark.set_xdata([epoch, epoch])
                     label = f"best epoch {epoch}" if name == "best" else f"stopped at {epoch}"
+                    if name == "best" and best_of:
+                        label += f" ({best_of})"
                     mark.set_label(label)
         handles = {}
         for panel in self._panels:
@@ -498,6 +513,23 @@ def _measured(epochs: np.ndarray, values: Sequence[float]) -> tuple[np.ndarray, 
     return epochs[: len(values)][keep], values[keep]
 
 
+def best_monitor(
+    table: Mapping[str, Sequence[float]], monitor: str | None = None, names: Sequence[str] = ()
+) -> str | None:
+    """``monitor``, or by default ``val_loss``, else the first metric's validation values, else
+    its training values: the first of them the table holds a number for."""
+    if monitor is not None:
+        return monitor
+    candidates = ["val_loss", *(f"val_{n}" for n in names), *names]
+    return next((k for k in candidates if _has_finite(table.get(k))), None)
+
+
+def best_description(monitor: str, mode: str = "auto") -> str:
+    """What the best epoch is best at: "lowest val_loss", "highest val_accuracy"."""
+    direction = mode if mode != "auto" else (direction_from_name(monitor) or "min")
+    return f"{'lowest' if direction == 'min' else 'highest'} {monitor}"
+
+
 def best_epoch_of(
     table: Mapping[str, Sequence[float]],
     epochs: np.ndarray,
@@ -506,11 +538,9 @@ def best_epoch_of(
     names: Sequence[str] = (),
 ) -> int | None:
     """The epoch of the best value of ``monitor`` (see ``plot_history``), or None."""
+    monitor = best_monitor(table, monitor, names)
     if monitor is None:
-        candidates = ["val_loss", *(f"val_{n}" for n in names), *names]
-        monitor = next((k for k in candidates if _has_finite(table.get(k))), None)
-        if monitor is None:
-            return None
+        return None
     values = np.asarray(table.get(monitor, []), dtype=float)
     if not _has_finite(values):
         return None

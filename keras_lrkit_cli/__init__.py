@@ -248,6 +248,17 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", help="PNG to write (default: the CSV's name with .png)")
     p.add_argument("--metrics", nargs="+", help="metrics to draw (default: all)")
     p.add_argument("--title", help="figure title")
+    p.add_argument(
+        "--monitor",
+        help="the column whose best epoch is marked, as your early stopping watched it "
+        "(default val_loss, else the first metric); the legend names it",
+    )
+    p.add_argument(
+        "--mode",
+        choices=("auto", "min", "max"),
+        default="auto",
+        help="whether --monitor's best is its lowest or its highest (default auto: by the name)",
+    )
 
     d = sub.add_parser("demo", help=f"run a demo: {', '.join(DEMOS)}")
     d.add_argument("name", choices=sorted(DEMOS), help="which demo")
@@ -350,7 +361,9 @@ def _schedule(args: argparse.Namespace) -> int:
 def _plot(args: argparse.Namespace) -> int:
     from keras_lrkit import plot_history
 
-    figure = plot_history(args.csv, metrics=args.metrics, title=args.title)
+    figure = plot_history(
+        args.csv, metrics=args.metrics, title=args.title, monitor=args.monitor, mode=args.mode
+    )
     output = args.output or str(Path(args.csv).with_suffix(".png"))
     _save(figure, output)
     print(f"wrote {output}")

@@ -354,7 +354,7 @@ def test_a_demo_without_its_data_package_is_one_line_before_keras(tmp_path):
                        text=True, timeout=120)  # fmt: skip
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip().splitlines() == [
-        'lrkit: error: demo early-stopping trains on mnist1d, which needs the package mnist1d: '
+        "lrkit: error: demo early-stopping trains on mnist1d, which needs the package mnist1d: "
         'pip install "keras_lrkit[demos]"'
     ]
     assert r.stdout.strip() == "False" and not (tmp_path / "out").exists()
@@ -403,3 +403,31 @@ def test_the_help_quotes_each_class_s_own_default():
             assert (float(said) == default) if number else (said == default), (option, kind)
             quoted += 1
     assert quoted >= 12
+
+
+def test_plot_marks_the_best_of_the_monitor_given_and_names_it(tmp_path, monkeypatch):
+    # In this process (the figure is inspected, not its PNG); the environment is restored after.
+    monkeypatch.setenv("KERAS_BACKEND", os.environ.get("KERAS_BACKEND", BACKEND))
+    csv_path = tmp_path / "history.csv"
+    csv_path.write_text("epoch,loss,val_loss,val_accuracy\n0,1.0,1.2,0.5\n1,0.5,0.9,0.6\n"
+                        "2,0.4,1.0,0.7\n3,0.3,1.1,0.65\n")  # fmt: skip
+    drawn = {}
+    monkeypatch.setattr(cli, "_save", lambda figure, output: drawn.setdefault(output, figure))
+
+    def best_mark(*args):
+        drawn.clear()
+        assert cli.main(["plot", str(csv_path), *args]) == 0
+        (figure,) = drawn.values()
+        return [ln.get_label() for ln in figure.axes[0].get_lines()
+                if ln.get_visible() and ln.get_label().startswith("best")]  # fmt: skip
+
+    assert best_mark() == ["best epoch 1 (lowest val_loss)"]
+    assert best_mark("--monitor", "val_accuracy") == ["best epoch 2 (highest val_accuracy)"]
+    assert best_mark("--monitor", "val_loss", "--mode", "max") == [
+        "best epoch 0 (highest val_loss)"
+    ]
+    r = lrkit("plot", csv_path, "--monitor", "val_acc", "-o", tmp_path / "h.png")
+    line = last_line(r.stderr)
+    assert (
+        r.returncode == 2 and "`monitor`" in line and "'val_acc'" in line and "val_accuracy" in line
+    )

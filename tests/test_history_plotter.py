@@ -208,7 +208,7 @@ def test_marks_come_from_this_fit_only(tmp_path):
     plotter = HistoryPlotter(tmp_path / "h.png")  # a second fit, without early stopping
     model.fit(x, y, epochs=4, verbose=0, callbacks=[Inject([0.9, 0.8, 0.3, 0.6]), plotter])
     labels = {line.get_label() for line in plotter.figure.axes[0].get_lines()}
-    assert "best epoch 2" in labels  # this fit's lowest val_loss
+    assert "best epoch 2 (lowest val_loss)" in labels  # this fit's lowest val_loss
     assert not {"best epoch 1", "stopped at 2"} & labels
 
 
@@ -248,7 +248,7 @@ def test_marks_best_and_stop_epoch_from_early_stopping(tmp_path):
     fit([Inject(), stop, plotter], epochs=5)
     assert (stop.best_epoch, stop.stopped_epoch) == (1, 3)
     labels = {line.get_label() for line in plotter.figure.axes[0].get_lines()}
-    assert {"best epoch 1", "stopped at 3"} <= labels
+    assert {"best epoch 1 (lowest val_loss)", "stopped at 3"} <= labels
 
 
 def test_unwritable_path_warns_once_and_fit_completes(tmp_path):
@@ -278,7 +278,8 @@ def test_plot_history_from_history_dict_and_csv(tmp_path):
     np.testing.assert_allclose(train_line.get_ydata(), history.history["loss"], rtol=1e-6)
     # Default best mark: the lowest val_loss.
     best = int(np.argmin(history.history["val_loss"]))
-    assert f"best epoch {best}" in {ln.get_label() for ln in from_dict.axes[0].get_lines()}
+    labels = {ln.get_label() for ln in from_dict.axes[0].get_lines()}
+    assert f"best epoch {best} (lowest val_loss)" in labels
 
 
 def test_learning_rate_panel_is_log_scale_when_it_spans_decades():
@@ -465,7 +466,7 @@ def test_the_marked_best_epoch_follows_monitor_without_early_stopping(tmp_path):
     plotter = HistoryPlotter(tmp_path / "h.png", monitor="val_score", mode="max")
     fit([Inject(), plotter], epochs=4)
     labels = {line.get_label() for line in plotter.figure.axes[0].get_lines()}
-    assert "best epoch 1" in labels
+    assert "best epoch 1 (highest val_score)" in labels
 
 
 def test_a_schedule_on_its_way_to_zero_is_drawn_on_a_linear_axis():
@@ -521,3 +522,43 @@ def test_path_templates_hold_only_the_documented_fields(path):
     with pytest.raises(ValueError, match="Argument `path`"):
         HistoryPlotter(path)
     assert HistoryPlotter("runs/{run:03d}/{model}-{time}.png", csv_path="h{{1}}.csv").every == 1
+
+
+def test_the_marks_and_the_last_epoch_s_rate_are_drawn_inside_the_axes():
+    # Stopped on the last epoch, best on it too: both marks and the last points lie inside.
+    history = {"loss": [1.0, 0.8, 0.7, 0.6], "val_loss": [1.1, 0.9, 0.8, 0.7],
+               "learning_rate": [0.1, 0.1, 0.01, 0.01]}  # fmt: skip
+    figure = plot_history(history, stopped_epoch=3)
+    for ax in figure.axes:
+        low, high = ax.get_xlim()
+        assert low < 0 and high > 3  # a margin on both sides
+        for line in ax.get_lines():
+            if line.get_visible() and len(line.get_xdata()):
+                assert low < min(line.get_xdata()) and max(line.get_xdata()) < high
+    marks = {ln.get_label() for ln in figure.axes[0].get_lines() if ln.get_visible()}
+    assert {"best epoch 3 (lowest val_loss)", "stopped at 3"} <= marks
+    # The last epoch's rate has the width of an epoch: drawn from epoch 3 to 4, inside the axes.
+    rate = max(figure.axes[-1].get_lines(), key=lambda line: len(line.get_xdata()))
+    assert list(rate.get_xdata()[-2:]) == [3, 4] and list(rate.get_ydata()[-2:]) == [0.01, 0.01]
+    assert figure.axes[-1].get_xlim()[1] > 4
+
+
+def test_the_live_figure_leaves_a_margin_after_the_planned_last_epoch(tmp_path):
+    stop = EarlyStoppingWithBestRestore(patience=10)
+    plotter = HistoryPlotter(tmp_path / "h.png")
+    fit([stop, plotter], epochs=3)
+    for ax in plotter.figure.axes:
+        assert ax.get_xlim()[0] < 0 and ax.get_xlim()[1] > 2
+    labels = {ln.get_label() for ln in plotter.figure.axes[0].get_lines() if ln.get_visible()}
+    assert f"best epoch {stop.best_epoch} (lowest val_loss)" in labels
+
+
+def test_plot_history_names_the_monitor_it_marks_the_best_of():
+    history = {"loss": [1.0, 0.8, 0.7], "val_loss": [1.0, 0.9, 0.95],
+               "accuracy": [0.5, 0.6, 0.7], "val_accuracy": [0.5, 0.6, 0.62]}  # fmt: skip
+    figure = plot_history(history, monitor="val_accuracy")
+    labels = {ln.get_label() for ln in figure.axes[0].get_lines() if ln.get_visible()}
+    assert "best epoch 2 (highest val_accuracy)" in labels  # the lowest val_loss is epoch 1
+    figure = plot_history(history, monitor="val_loss", mode="max")
+    labels = {ln.get_label() for ln in figure.axes[0].get_lines() if ln.get_visible()}
+    assert "best epoch 0 (highest val_loss)" in labels

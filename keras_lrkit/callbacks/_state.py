@@ -86,8 +86,11 @@ class StatefulCallback(keras.callbacks.Callback):
             return
         self._first_epoch = False
         record = current_record(self.model)
-        if record is not None and record.backup is None and epoch > 0 and (
-            epoch == resumed_epoch(self.model)
+        if (
+            record is not None
+            and record.backup is None
+            and epoch > 0
+            and (epoch == resumed_epoch(self.model))
         ):
             record.warn_once(
                 "keras-backup",
@@ -117,7 +120,10 @@ class StateReader:
         if not isinstance(state, dict):
             raise ValueError(f"{owner}'s state is a {type(state).__name__}, not a dict")
         if keys is not None and set(state) != set(keys):
-            unknown, missing = sorted(map(str, set(state) - set(keys))), sorted(set(keys) - set(state))
+            unknown, missing = (
+                sorted(map(str, set(state) - set(keys))),
+                sorted(set(keys) - set(state)),
+            )
             raise ValueError(f"{owner}'s state has the fields {unknown[:5]} it never has"
                              if unknown else f"{owner}'s state lacks {missing}")  # fmt: skip
         self.state, self.owner = state, owner
@@ -197,7 +203,9 @@ class StateReader:
                     f"{variable.path if hasattr(variable, 'path') else i} is {(shape, dtype)}"
                 )
             if value.dtype.kind in "fc" and not np.isfinite(value).all():
-                raise ValueError(f"{self.owner}'s state has non-finite values in array {i} of `{key}`")
+                raise ValueError(
+                    f"{self.owner}'s state has non-finite values in array {i} of `{key}`"
+                )
         return values
 
 

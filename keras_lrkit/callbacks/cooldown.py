@@ -129,7 +129,9 @@ class CooldownOnPlateau(MonitoringCallback):
             k = epoch - self.cooldown_epoch  # a float rate: one value per epoch of the cooldown
             if 0 <= k < self.length:
                 low, high = self.min_learning_rate, self._start_rate
-                value = low + (high - low) * float(fall(self.shape, np.float32((k + 0.5) / self.length)))
+                value = low + (high - low) * float(
+                    fall(self.shape, np.float32((k + 0.5) / self.length))
+                )
                 learning_rate_object(base_optimizer(self.model.optimizer)).assign(value)
 
     # --- the decision ---------------------------------------------------------------------

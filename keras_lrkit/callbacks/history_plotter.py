@@ -21,7 +21,7 @@ from .._io import atomic_write, is_chief
 from .._metrics import check_mode
 from .._validate import check, constructor_arguments, fail, is_int, is_real
 from .._warnings import warn
-from ..plotting import HistoryFigure, learning_rate_key
+from ..plotting import HistoryFigure, best_description, learning_rate_key
 from ..schedules._base import check_between
 from ._fit import current_record, match_schedules_to_fit, run_number
 from ._monitor import logged_number
@@ -394,12 +394,16 @@ class HistoryPlotter(StatefulCallback):
         """
         stopper = self._early_stopping() if self.mark_best else None
         best_epoch, stopped_epoch = stopper.marks() if stopper is not None else (None, None)
+        best_of = None
+        if best_epoch is not None:  # the stopper's own rule, its direction resolved by now
+            best_of = best_description(stopper.monitor, stopper.direction or stopper.mode)
         return {
             "history": self.history,
             "columns": tuple(self.history),
             "rows": len(self.history["epoch"]),
             "best_epoch": best_epoch,
             "stopped_epoch": stopped_epoch,
+            "best_of": best_of,
         }
 
     def _submit(self, request: dict[str, Any]) -> None:
@@ -415,7 +419,10 @@ class HistoryPlotter(StatefulCallback):
         drawing = self._drawing
         try:
             drawing.update(
-                table, best_epoch=request["best_epoch"], stopped_epoch=request["stopped_epoch"]
+                table,
+                best_epoch=request["best_epoch"],
+                stopped_epoch=request["stopped_epoch"],
+                best_of=request["best_of"],
             )
             png = drawing.png()
             self.figure = drawing.figure
