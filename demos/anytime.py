@@ -27,7 +27,7 @@ the validation curves of one seed, the test accuracies with their intervals),
 summary.json (every model's numbers, the intervals and the verdicts), and the
 constant-rate runs' checkpoints, seed<N>/constant-<epoch>.keras.
 
-    python demos/anytime.py                                  # the README's table; time in the README
+    python demos/anytime.py                                  # its time: the README's table of demos
     python demos/anytime.py --budgets 2 4 --seeds 2 --max-samples 600 --max-epochs 6   # a smoke run
 """
 

@@ -23,7 +23,7 @@ schedule, the constant rate gets there fastest, and no decay beats it.
 Writes compare_schedules.png (mean validation curves, and the rate at the
 first step of each epoch) and results.json into the output folder.
 
-    python demos/compare_schedules.py                 # about 6 minutes on 2 CPU cores
+    python demos/compare_schedules.py                 # its time: the README's table of demos
     python demos/compare_schedules.py --epochs 10 --seeds 2
 """
 
@@ -248,7 +248,7 @@ def main(argv=None) -> dict:
                          f"{np.mean([r['best_epoch'] for r in cell]):.1f}",
                          f"{np.mean([r['final_train_loss'] for r in cell]):.4f}",
                          f"{np.mean([r['seconds'] for r in cell]):.1f}"])  # fmt: skip
-    print(f"\nTest accuracy, mean [95% interval] over {len(seeds)} seed(s):")
+    print(f"\nTest accuracy, mean [95% interval] over {len(seeds)} seed{'s' * (len(seeds) != 1)}:")
     headers = ["optimizer", "schedule", "best (by validation)", "final", "best epoch"]
     print_table([*headers, "train loss", "s/run"], rows)
     lines = verdict(runs, seeds)

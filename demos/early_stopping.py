@@ -9,7 +9,7 @@ demo checks that the restored model scores exactly the best validation
 accuracy recorded, reports test accuracy once, and draws the curves with the
 best and stop epochs marked.
 
-    python demos/early_stopping.py                 # about 15 seconds on 2 CPU cores
+    python demos/early_stopping.py                 # its time: the README's table of demos
 """
 
 from __future__ import annotations

@@ -16,10 +16,11 @@ lecture promises, as numbers.
 
 Writes into the output folder: step_decay.png (the staircase, with the
 milestones marked, beside the loss and error curves averaged over the seeds),
-summary.json, and for each seed seed<N>/history.csv, seed<N>/history.png and
-seed<N>/model.keras.
+summary.json, and for each seed seed<N>/history.csv, seed<N>/history.png (live
+while the seed trains, then redrawn as step_decay.png is, for that seed alone)
+and seed<N>/model.keras.
 
-    python demos/resnet_step_decay.py                              # about 3 minutes on 2 CPU cores
+    python demos/resnet_step_decay.py                              # its time: the README's table of demos
     python demos/resnet_step_decay.py --epochs 10 --milestones 3 6 9 --seeds 1
     python demos/resnet_step_decay.py --dataset cifar10 --data-dir ~/data --depth 20
 """
@@ -103,10 +104,10 @@ def phase_table(histories: list[dict], milestones: list[int], epochs: int) -> li
     return table
 
 
-def figure(histories: list[dict], milestones: list[int], best_epoch: int, path: str) -> int | None:
-    """The staircase with its milestones, and the mean loss and error curves that follow it."""
-    from _common import marked_best_epoch
-
+def figure(histories: list[dict], milestones: list[int], best_epoch: int, path: str, title: str):
+    """The staircase with its milestones, and the loss and error curves that follow it (their
+    mean over the histories given): the loss and the error on log axes, where a drop from 3% to
+    1% error is as tall as one from 30% to 10%."""
     from keras_lrkit import plot_history
 
     mean = {
@@ -116,20 +117,26 @@ def figure(histories: list[dict], milestones: list[int], best_epoch: int, path: 
     mean["error"] = list(1 - np.mean([h["accuracy"] for h in histories], axis=0))
     mean["val_error"] = list(1 - np.mean([h["val_accuracy"] for h in histories], axis=0))
     fig = plot_history(mean, metrics=["loss", "error"], best_epoch=best_epoch,
-                       title=f"ResNet step decay, mean of {len(histories)} seed(s)")  # fmt: skip
+                       monitor="val_error", title=title)  # fmt: skip
     for ax in fig.axes:
+        if ax.get_title() != "learning rate":
+            ax.set_yscale("log")
         for m in milestones:
             ax.axvline(m, color="gray", linewidth=0.8, alpha=0.5)
     fig.text(0.99, 0.01, f"gray: the milestones, {', '.join(map(str, milestones))}",
              ha="right", va="bottom", fontsize="small", color="gray")  # fmt: skip
     fig.savefig(path)
-    return marked_best_epoch(fig)
+    return fig
+
+
+def seeds_text(n: int) -> str:
+    return f"{n} seed" + ("s" if n != 1 else "")
 
 
 def main(argv=None) -> dict:
     args = parse_args(argv)
     import keras
-    from _common import PAPER_TABLE, build_resnet, load_data, print_table
+    from _common import PAPER_TABLE, build_resnet, load_data, marked_best_epoch, print_table
 
     from keras_lrkit import HistoryPlotter, LearningRateLogger, StepDecay
 
@@ -180,16 +187,20 @@ def main(argv=None) -> dict:
     best_epoch = int(np.argmax(mean_val))
     accuracy = float(np.mean(test_accuracies))
     spread = float(np.std(test_accuracies, ddof=1)) if len(test_accuracies) > 1 else 0.0
-    print(f"\nTest accuracy on {args.dataset}: {accuracy:.4f} (mean of {len(seeds)} seed(s); "
+    print(f"\nTest accuracy on {args.dataset}: {accuracy:.4f} (mean of {seeds_text(len(seeds))}; "
           f"sd {spread:.4f}, {min(test_accuracies):.4f} to {max(test_accuracies):.4f})")  # fmt: skip
     if args.dataset == "mnist1d":
         print("The paper's table (test accuracy on MNIST-1D):")
         print_table(["model", "test accuracy"],
                     [*[[k, f"{v:.2f}"] for k, v in PAPER_TABLE.items()],
                      [f"this ResNet-{args.depth}, step decay", f"{accuracy:.4f}"]])  # fmt: skip
-    marked = figure(
-        histories, args.milestones, best_epoch, os.path.join(args.output, "step_decay.png")
-    )
+    marked = marked_best_epoch(figure(histories, args.milestones, best_epoch,
+                    os.path.join(args.output, "step_decay.png"),
+                    f"ResNet-{args.depth} step decay, mean of {seeds_text(len(seeds))}"))  # fmt: skip
+    for seed, h in zip(seeds, histories):  # each seed's figure, drawn as the mean's
+        figure([h], args.milestones, int(np.argmax(h["val_accuracy"])),
+               os.path.join(args.output, f"seed{seed}", "history.png"),
+               f"ResNet-{args.depth} step decay, seed {seed}")  # fmt: skip
     summary = {
         "dataset": args.dataset,
         "depth": args.depth,

@@ -62,7 +62,7 @@ def beyond_the_lecture(initial: float, epochs: int, steps_per_epoch: int) -> dic
     }
 
 
-def draw(schedules: dict, title: str, args, path: str) -> None:
+def draw(schedules: dict, title: str, args, path: str):
     from keras_lrkit import plot_schedule
     from keras_lrkit.plotting import new_figure
 
@@ -70,11 +70,12 @@ def draw(schedules: dict, title: str, args, path: str) -> None:
     figure = new_figure((12, 3.25 * rows))
     axes = figure.subplots(rows, 3).ravel()
     for ax, (name, schedule) in zip(axes, schedules.items()):
-        plot_schedule(
-            schedule, args.epochs * args.steps_per_epoch, ax=ax, title=name, log_scale=False
-        )
+        # A log axis where the rate spends its time decades down (a staircase, an exponential
+        # decay), so each drop shows; a linear one where it only passes through them.
+        plot_schedule(schedule, args.epochs * args.steps_per_epoch, ax=ax, title=name)
         ax.title.set_fontsize("small")
-        ax.set_ylim(-0.05 * args.initial, 1.05 * args.initial)
+        if ax.get_yscale() == "linear":
+            ax.set_ylim(-0.05 * args.initial, 1.05 * args.initial)
     for ax in axes[len(schedules) :]:
         ax.set_visible(False)
     figure.suptitle(title)
@@ -86,6 +87,7 @@ def draw(schedules: dict, title: str, args, path: str) -> None:
         at = [0, args.epochs // 4, args.epochs // 2, args.epochs - 1]
         rates = ", ".join(f"epoch {e}: {float(schedule(e * args.steps_per_epoch)):.4g}" for e in at)
         print(f"  {name:<58} {rates}")
+    return figure
 
 
 def main(argv=None) -> str:

@@ -23,6 +23,7 @@ checkout's ``demos/`` folder), so ``lrkit demo`` works from an installed wheel.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib.util
 import math
 import os
@@ -445,12 +446,41 @@ def _numpy_backend_available() -> bool:
     return all(importlib.util.find_spec(name) is not None for name in ("scipy", "jax"))
 
 
+@contextlib.contextmanager
+def _native_logging_silenced(silence: bool):
+    """Native code's writes to stderr go nowhere; Python's (warnings, errors) still go out.
+
+    TensorFlow 2.21 logs from C++ at import and at its first op (``cudart_stub``,
+    ``cuInit``, oneDNN) whatever ``TF_CPP_MIN_LOG_LEVEL`` says. While this runs,
+    file descriptor 2 points at the null device and ``sys.stderr`` at a copy of the
+    real one, so only what Python prints reaches the terminal.
+    """
+    if not silence:
+        yield
+        return
+    sys.stderr.flush()
+    real = os.dup(2)
+    null = os.open(os.devnull, os.O_WRONLY)
+    saved = sys.stderr
+    os.dup2(null, 2)
+    sys.stderr = open(real, "w", closefd=False, encoding=saved.encoding, errors=saved.errors)
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        sys.stderr = saved
+        os.dup2(real, 2)
+        os.close(real)
+        os.close(null)
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``lrkit`` console script."""
     try:
         args = _parser().parse_args(argv)
         # TensorFlow's C++ start-up logging (CUDA probes on a machine without a GPU) is not
         # the command's output; a TF_CPP_MIN_LOG_LEVEL of the user's own wins.
+        asked_for_logs = os.environ.get("TF_CPP_MIN_LOG_LEVEL", "3") in ("0", "1", "2")
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
         if args.command == "demo":
             return _demo(args)  # a demo's own errors keep their traceback
@@ -463,7 +493,8 @@ def main(argv: list[str] | None = None) -> int:
         if _numpy_backend_available():
             os.environ["KERAS_BACKEND"] = "numpy"
         try:
-            return {"schedule": _schedule, "plot": _plot}[args.command](args)
+            with _native_logging_silenced(not asked_for_logs):
+                return {"schedule": _schedule, "plot": _plot}[args.command](args)
         except ValueError as error:  # bad values: the schedules and the CSV reader say which
             raise UsageError(str(error)) from None
     except UsageError as error:

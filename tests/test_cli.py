@@ -431,3 +431,30 @@ def test_plot_marks_the_best_of_the_monitor_given_and_names_it(tmp_path, monkeyp
     assert (
         r.returncode == 2 and "`monitor`" in line and "'val_acc'" in line and "val_accuracy" in line
     )
+
+
+@pytest.mark.parametrize("jax", ["as installed", "hidden"])
+def test_schedule_keeps_tensorflow_s_logging_out_of_its_output(tmp_path, jax):
+    # Without JAX (a wheel alone) the command runs on TensorFlow, whose C++ logging (2.21)
+    # ignores TF_CPP_MIN_LOG_LEVEL; stderr holds the command's own lines only.
+    hide = (
+        "u.find_spec = lambda n, *a: None if n == 'jax' else find(n, *a)" if jax == "hidden" else ""
+    )
+    script = textwrap.dedent(f"""
+        import importlib.util as u, sys
+        find = u.find_spec
+        {hide}
+        import keras_lrkit_cli
+        sys.exit(keras_lrkit_cli.main(sys.argv[1:]))
+    """)  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+    command = [sys.executable, "-c", script, "schedule", "step", "--milestones", "30", "300"]
+    run = subprocess.run([*command,
+                          "-o", tmp_path / "s.png"], capture_output=True, text=True, env=env,
+                         timeout=300)  # fmt: skip
+    assert run.returncode == 0 and "wrote" in run.stdout
+    # Only the command's own warning, from Python.
+    assert run.stderr.splitlines() == [
+        "lrkit: warning: milestones 300 are at or past --epochs 100: they never apply in the "
+        "drawn range"
+    ]

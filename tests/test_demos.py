@@ -149,6 +149,42 @@ def test_resnet_step_decay_smoke(tmp_path):
     assert height >= 300 and width > 2 * height
 
 
+def test_each_seed_s_figure_shows_the_staircase_as_the_summary_does(common, tmp_path):
+    import resnet_step_decay as demo
+
+    # A loss of 12 in the first epoch, then errors of 3% and 1%: a linear axis hides the drop.
+    history = {"loss": [12.0, 0.5, 0.3, 0.1, 0.09, 0.08], "val_loss": [9.0, 0.4, 0.3, 0.1, 0.1, 0.1],
+               "accuracy": [0.2, 0.9, 0.96, 0.99, 0.99, 0.99],
+               "val_accuracy": [0.3, 0.9, 0.967, 0.987, 0.988, 0.987],
+               "learning_rate": [0.1, 0.1, 0.1, 0.01, 0.01, 0.001]}  # fmt: skip
+    figure = demo.figure([history], [3, 5], 4, str(tmp_path / "h.png"), "ResNet-8, seed 7")
+    assert (tmp_path / "h.png").stat().st_size > 10_000
+    assert figure._suptitle.get_text() == "ResNet-8, seed 7"
+    panels = {ax.get_title(): ax for ax in figure.axes}
+    assert panels["loss"].get_yscale() == panels["error"].get_yscale() == "log"
+    for ax in figure.axes:  # the milestones, on every panel
+        assert {3, 5} <= {
+            line.get_xdata()[0] for line in ax.get_lines() if line.get_color() == "gray"
+        }
+    labels = {line.get_label() for line in figure.axes[0].get_lines() if line.get_visible()}
+    assert "best epoch 4 (lowest val_error)" in labels
+    assert demo.seeds_text(1) == "1 seed" and demo.seeds_text(3) == "3 seeds"
+
+
+def test_the_gallery_draws_a_staircase_on_a_log_axis(common, tmp_path):
+    import argparse
+
+    import schedule_gallery as demo
+
+    args = argparse.Namespace(epochs=100, steps_per_epoch=5, initial=0.1)
+    figure = demo.draw(demo.gallery(0.1, 100, 5), "t", args, str(tmp_path / "g.png"))
+    scales = {
+        ax.get_title().split(":")[0]: ax.get_yscale() for ax in figure.axes if ax.get_visible()
+    }
+    # The step decay spends 40 of its 100 epochs at 0.001 and below: each drop shows on a log axis.
+    assert scales["step"] == "log" and scales["cosine"] == scales["linear"] == "linear"
+
+
 def test_the_readme_s_short_resnet_run_does_not_look_broken(tmp_path):
     # `lrkit demo resnet --epochs 10 --milestones 3 6 9` ended at 0.71 (TF) and 0.35 (JAX)
     # validation accuracy before BatchNorm's moving statistics kept up with training.
