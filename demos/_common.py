@@ -278,11 +278,12 @@ def build_mlp(input_shape, classes: int = 10, width: int = 256, depth: int = 2) 
 
 
 def marked_best_epoch(figure) -> int | None:
-    """The epoch a keras_lrkit figure marks as the best ("best epoch N" on its first panel)."""
+    """The epoch a keras_lrkit figure marks as the best ("best epoch N (lowest val_loss)" on its
+    first panel)."""
     for line in figure.axes[0].get_lines():
         label = line.get_label()
         if label.startswith("best epoch ") and line.get_visible():
-            return int(label.split()[-1])
+            return int(label.split()[2])
     return None
 
 

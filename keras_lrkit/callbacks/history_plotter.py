@@ -16,18 +16,20 @@ from collections.abc import Sequence
 from typing import Any
 
 import keras
+import numpy as np
 
 from .._io import atomic_write, is_chief
+from .._keras_private import learning_rate_object
 from .._metrics import check_mode
 from .._validate import check, constructor_arguments, fail, is_int, is_real
 from .._warnings import warn
 from ..plotting import HistoryFigure, best_description, learning_rate_key
-from ..schedules._base import check_between
-from ._fit import current_record, match_schedules_to_fit, run_number
+from ..schedules._base import LearningRateSchedule, check_between, evaluate, is_live
+from ._fit import base_optimizer, current_record, match_schedules_to_fit, run_number
 from ._monitor import logged_number
 from ._state import StatefulCallback, StateReader
 from .early_stopping import EarlyStoppingWithBestRestore
-from .lr_logger import last_learning_rate
+from .lr_logger import iterations, last_learning_rate
 
 
 def _in_notebook() -> bool:
@@ -299,12 +301,15 @@ class HistoryPlotter(StatefulCallback):
         self._display = None
         self._writes = True
         self._metrics_checked = False
+        # Rates still to work out: (row, schedule, step), filled in by whoever draws next.
+        self._unrated: list[tuple[int, Any, int]] = []
 
     # --- the training thread: record a row, hand off the table's length -------
 
     def on_train_begin(self, logs: dict | None = None) -> None:
         self._stop_drawing()  # a fit that raised never reached on_train_end
         self.history = {"epoch": []}
+        self._unrated = []
         self._warned = set()
         self._metrics_checked = False
         self._writes = is_chief()
@@ -334,9 +339,21 @@ class HistoryPlotter(StatefulCallback):
 
     def on_epoch_end(self, epoch: int, logs: dict | None = None) -> None:
         row = {k: _as_float(k, v) for k, v in (logs or {}).items()}
+        unrated = None
         if self.show_learning_rate and learning_rate_key(row) is None:
-            row["learning_rate"] = last_learning_rate(self.model.optimizer)
+            # No LearningRateLogger before this callback: the rate of the epoch's last step.
+            # A schedule is evaluated when the figure is drawn, in the drawing thread, all
+            # the epochs waiting at once (eager ops cost milliseconds each here); one whose
+            # value can change after this epoch (a reduction, a cooldown) is evaluated now.
+            schedule = learning_rate_object(base_optimizer(self.model.optimizer))
+            if isinstance(schedule, LearningRateSchedule) and not is_live(schedule):
+                unrated = (schedule, max(iterations(self.model.optimizer) - 1, 0))
+                row["learning_rate"] = math.nan
+            else:
+                row["learning_rate"] = last_learning_rate(self.model.optimizer)
         self._append(epoch, row)
+        if unrated is not None:
+            self._unrated.append((len(self.history["epoch"]) - 1, *unrated))
         if not self._metrics_checked:
             self._check_metrics(row)
         if (epoch + 1) % self.every == 0 and self._writes:
@@ -345,6 +362,7 @@ class HistoryPlotter(StatefulCallback):
 
     def on_train_end(self, logs: dict | None = None) -> None:
         self._stop_drawing()
+        self._rate_rows()  # the table is complete when fit returns, drawn or not
         if self.history["epoch"] and self._writes:
             self._drawing.epochs = None  # the x axis now spans the epochs run, not those planned
             self._draw(self._request())  # PNG and CSV complete when fit returns
@@ -414,7 +432,29 @@ class HistoryPlotter(StatefulCallback):
 
     # --- the drawing thread ---------------------------------------------------
 
+    def _rate_rows(self) -> None:
+        """Work out the rates still missing from the table: each schedule once, at all its steps."""
+        # The training thread only appends: take the first n, atomically under the GIL.
+        n = len(self._unrated)
+        waiting = self._unrated[:n]
+        del self._unrated[:n]
+        by_schedule: dict[int, tuple[Any, list[int], list[int]]] = {}
+        for row, schedule, step in waiting:
+            by_schedule.setdefault(id(schedule), (schedule, [], []))
+            by_schedule[id(schedule)][1].append(row)
+            by_schedule[id(schedule)][2].append(step)
+        column = self.history.get("learning_rate")
+        for schedule, rows, steps in by_schedule.values():
+            rates = keras.ops.convert_to_numpy(evaluate(schedule, np.asarray(steps, "int64")))
+            for row, rate in zip(rows, np.asarray(rates, dtype="float64").reshape(-1)):
+                if column is not None and row < len(column):
+                    column[row] = float(rate)
+
     def _draw(self, request: dict[str, Any]) -> None:
+        try:
+            self._rate_rows()
+        except Exception as error:  # a schedule that fails here fails the fit's step too
+            self._warn_once("rate", f"HistoryPlotter could not evaluate the rate: {error!r}")
         table = _table(request)
         drawing = self._drawing
         try:
@@ -477,6 +517,7 @@ class HistoryPlotter(StatefulCallback):
 
     def state_dict(self) -> dict[str, Any]:
         """The table recorded so far (epoch, then every logged key)."""
+        self._rate_rows()
         return {"history": {key: list(values) for key, values in self.history.items()}}
 
     def load_state_dict(self, state: Any) -> None:

@@ -247,6 +247,15 @@ def evaluate(schedule: LearningRateSchedule, step: Any) -> Any:
     return ops.reshape(ops.stack(values), ops.shape(step))
 
 
+def is_live(schedule: Any) -> bool:
+    """Whether ``schedule``'s value at a step can change while it runs: it, or a schedule nested
+    in it, holds ``LiveArrays`` (a ``Reduced``'s reductions, a ``Cooldown``'s start)."""
+    if any(isinstance(value, LiveArrays) for value in vars(schedule).values()):
+        return True
+    children = schedule._children() if isinstance(schedule, Schedule) else []
+    return any(is_live(child) for child in children)
+
+
 def join(
     step: Any,
     boundaries: Sequence[float],
