@@ -5,6 +5,12 @@ others. ``--help`` and an argument error read no more than the arguments;
 ``lrkit schedule`` and ``lrkit plot`` run on Keras's NumPy backend. "The old
 start" runs the same schedule command after importing keras_lrkit (and so
 Keras on its default backend) first, as the command did before.
+
+With ``LRKIT_WHEEL_VENV`` naming a virtual environment that holds the wheel
+alone (no JAX: ``lrkit schedule`` runs on TensorFlow there), the case also
+times ``lrkit schedule`` against ``python -c "import keras"`` in that
+environment: the command pays for Keras's import and nothing more (target
+1.1x), and counts the lines it writes to stderr (none).
 """
 
 from __future__ import annotations
@@ -60,7 +66,7 @@ def run(quick: bool, repeats: int) -> list:
 
         medians = interleaved({n: call(c) for n, c in commands.items()}, 3 if quick else repeats)
     python, keras_import = medians["python -c pass"], medians["python -c 'import keras'"]
-    out = []
+    out = _wheel_only(quick, repeats) if os.environ.get("LRKIT_WHEEL_VENV") else []
     for name in ("lrkit --help", "lrkit, an argument error"):
         seconds = medians[name]
         out.append(row(6, f"{name}: seconds (x python -c pass, x import keras)", round(seconds, 3), "s",
@@ -77,3 +83,33 @@ def run(quick: bool, repeats: int) -> list:
     out.append(row(6, "python -c 'import keras' (the default backend): seconds", round(keras_import, 3), "s",
                    vs_python=round(keras_import / python, 1)))  # fmt: skip
     return out
+
+
+def _wheel_only(quick: bool, repeats: int) -> list:
+    """``lrkit schedule`` against ``import keras`` in a venv holding the wheel alone."""
+    venv = Path(os.environ["LRKIT_WHEEL_VENV"])
+    python, lrkit = venv / "bin" / "python", venv / "bin" / "lrkit"
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("TF_CPP_MIN_LOG_LEVEL", "KERAS_BACKEND")
+    }
+    with tempfile.TemporaryDirectory(prefix="lrkit-wheel-") as scratch:
+        schedule = [str(lrkit), "schedule", "cosine", "--epochs", "100", "-o", f"{scratch}/s.png"]
+        commands = {"import keras": [str(python), "-c", "import keras"], "lrkit schedule": schedule}
+
+        def call(command):
+            return lambda: subprocess.run(command, env=env, capture_output=True, timeout=600,
+                                          cwd=scratch, check=True)  # fmt: skip
+
+        # Best of the repeats, as a user's second run finds the files in the page cache.
+        best = interleaved({n: call(c) for n, c in commands.items()}, 3 if quick else repeats,
+                           statistic=min)  # fmt: skip
+        stderr = subprocess.run(schedule, env=env, capture_output=True, text=True, cwd=scratch,
+                                timeout=600).stderr  # fmt: skip
+    ratio = best["lrkit schedule"] / best["import keras"]
+    return [
+        row(6, "wheel alone (TensorFlow): lrkit schedule / python -c 'import keras', best of runs",
+            round(ratio, 3), "x", "<= 1.1x", ratio <= 1.1,
+            schedule_s=round(best["lrkit schedule"], 3), import_keras_s=round(best["import keras"], 3)),
+        row(6, "wheel alone (TensorFlow): lines lrkit schedule writes to stderr", len(stderr.splitlines()),
+            "lines", "0", not stderr.strip()),
+    ]  # fmt: skip

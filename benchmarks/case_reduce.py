@@ -59,7 +59,10 @@ def run(quick: bool, repeats: int) -> list:
                           callbacks=[_Script(improving), reduce])  # fmt: skip
 
             fit(True)  # warm-up: the step traced, the schedule wrapped once
-            fits = {"no reduction": lambda: fit(True), "a reduction every epoch": lambda: fit(False)}
+            fits = {
+                "no reduction": lambda: fit(True),
+                "a reduction every epoch": lambda: fit(False),
+            }
             t = interleaved(fits, repeats)
             ratio = t["a reduction every epoch"] / t["no reduction"]
             name = f"{rate_name} rate{', jit_compile' if jit_compile else ''}: epochs that reduce vs not"

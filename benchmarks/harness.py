@@ -27,8 +27,11 @@ BACKEND = keras.backend.backend()
 HERE = Path(__file__).resolve().parent
 
 
-def interleaved(variants: dict, repeats: int, setup: dict | None = None) -> dict:
-    """Median seconds of each zero-argument callable, run interleaved in a balanced order.
+def interleaved(
+    variants: dict, repeats: int, setup: dict | None = None, statistic=statistics.median
+) -> dict:
+    """Median seconds (or ``statistic``'s) of each zero-argument callable, run interleaved in a
+    balanced order.
 
     Round r runs the variants in row r of a Williams design (see ``balanced_orders``):
     across the rounds every variant comes first as often as any other and follows
@@ -53,7 +56,7 @@ def interleaved(variants: dict, repeats: int, setup: dict | None = None) -> dict
             result = run()
             wall = time.perf_counter() - start
             times[name].append(result if isinstance(result, float) else wall)
-    return {name: statistics.median(t) for name, t in times.items()}
+    return {name: statistic(t) for name, t in times.items()}
 
 
 def balanced_orders(n: int) -> list[list[int]]:

@@ -120,7 +120,11 @@ def figure(histories: list[dict], milestones: list[int], best_epoch: int, path: 
                        monitor="val_error", title=title)  # fmt: skip
     for ax in fig.axes:
         if ax.get_title() != "learning rate":
+            curves = [line for line in ax.get_lines() if line.get_transform() == ax.transData]
+            values = np.concatenate([line.get_ydata() for line in curves])
+            values = values[np.isfinite(values) & (values > 0)]
             ax.set_yscale("log")
+            ax.set_ylim(values.min() / 1.5, values.max() * 1.5)
         for m in milestones:
             ax.axvline(m, color="gray", linewidth=0.8, alpha=0.5)
     fig.text(0.99, 0.01, f"gray: the milestones, {', '.join(map(str, milestones))}",
