@@ -111,7 +111,10 @@ def paired(a, b, confidence: float = 0.95) -> dict:
         return {"mean": mean, "low": None, "high": None, "verdict": "one seed: no interval"}
     half = float(stats.t.ppf((1 + confidence) / 2, len(d) - 1) * d.std(ddof=1) / np.sqrt(len(d)))
     low, high = mean - half, mean + half
-    verdict = "better" if low > 0 else "worse" if high < 0 else "no difference shown"
+    if half == 0 and mean != 0:  # equal differences: a zero-width interval measures nothing
+        verdict = "the same difference in every seed: no spread to judge by"
+    else:
+        verdict = "better" if low > 0 else "worse" if high < 0 else "no difference shown"
     return {"mean": mean, "low": low, "high": high, "verdict": verdict}
 
 
@@ -200,9 +203,11 @@ def main(argv=None) -> dict:
         model = compiled(WarmupStableDecay(lr, steps_per_epoch="fit"), seed)
         plateau = CooldownOnPlateau("val_loss", patience=args.patience,
                                     length=args.cooldown_epochs)  # fmt: skip
-        history = fit(model, args.max_epochs, callbacks=[plateau])
+        every_step = LearningRateLogger(per_batch=True)  # the rate of every step, for the figure
+        history = fit(model, args.max_epochs, callbacks=[plateau, every_step])
         run["plateau"] = {"history": history, "epochs": len(history["loss"]),
-                          "cooldown_epoch": plateau.cooldown_epoch, **tested(model)}  # fmt: skip
+                          "cooldown_epoch": plateau.cooldown_epoch,
+                          "rates": every_step.batch_learning_rates, **tested(model)}  # fmt: skip
         runs[seed] = run
         print(f"  seed {seed}: WSD {[round(run['wsd'][b]['test_accuracy'], 4) for b in budgets]}, "
               f"cosine {[round(run['cosine'][b]['test_accuracy'], 4) for b in budgets]}, "
@@ -254,8 +259,12 @@ def main(argv=None) -> dict:
           f"stopped after {plateau_epochs} epochs, test accuracy {cell(plateau)}.")  # fmt: skip
 
     path = os.path.join(args.output, "anytime.png")
+    schedules = {"constant": WarmupStableDecay(lr, steps_per_epoch=steps),
+                 **{("wsd", b): WarmupStableDecay(lr, b, decay=b - branches[b],
+                                                  steps_per_epoch=steps) for b in budgets},
+                 **{("cosine", b): CosineDecay(lr, b, steps_per_epoch=steps) for b in budgets}}  # fmt: skip
     draw(Figure, np, runs[seeds[0]], table, plateau, plateau_epochs, budgets, branches, seeds[0],
-         path)  # fmt: skip
+         schedules, steps, path)  # fmt: skip
     summary = {
         "depth": args.depth, "learning_rate": lr, "batch_size": args.batch_size,
         "steps_per_epoch": steps, "budgets": budgets, "cooldown": args.cooldown,
@@ -276,36 +285,53 @@ def main(argv=None) -> dict:
     return summary
 
 
-def draw(Figure, np, run, table, plateau, plateau_epochs, budgets, branches, seed, path) -> None:
-    """Three panels: one seed's rates and validation accuracy, then every budget's test accuracy."""
+def draw(Figure, np, run, table, plateau, plateau_epochs, budgets, branches, seed, schedules,
+         steps, path) -> None:  # fmt: skip
+    """Three panels: the rate at every step and one seed's validation error, then every budget's
+    test accuracy with its interval."""
     fig = Figure(figsize=(15, 4.6), layout="constrained")
     rates, curves, bars = fig.subplots(1, 3)
     colors = {b: f"C{i}" for i, b in enumerate(budgets)}
 
+    def rate_curve(schedule, first_epoch, last_epoch):
+        at = np.arange(first_epoch * steps, last_epoch * steps)
+        return at / steps, np.asarray(schedule(at), dtype=float)
+
     def epochs_of(history, start=0):
         return np.arange(start, start + len(history["loss"])) + 1  # epoch e ends at e + 1
 
+    top = max(branches.values())
+    rates.plot(*rate_curve(schedules["constant"], 0, top), color="black", label="constant rate")
     constant = run["constant"]["history"]
-    for axis, key in ((rates, "learning_rate"), (curves, "val_accuracy")):
-        axis.plot(epochs_of(constant), constant[key], color="black", label="constant rate")
-        for b in budgets:
-            wsd, cosine = run["wsd"][b]["history"], run["cosine"][b]["history"]
-            axis.plot(epochs_of(wsd, branches[b]), wsd[key], color=colors[b],
-                      label=f"WSD {b} (branched)")  # fmt: skip
-            axis.plot(epochs_of(cosine), cosine[key], color=colors[b], linestyle=":",
-                      label=f"cosine {b}")  # fmt: skip
-        p = run["plateau"]["history"]
-        axis.plot(epochs_of(p), p[key], color="gray", linestyle="--", label="CooldownOnPlateau")
+    curves.plot(epochs_of(constant), 1 - np.asarray(constant["val_accuracy"]), color="black",
+                label="constant rate")  # fmt: skip
+    for b in budgets:
+        rates.plot(*rate_curve(schedules[("wsd", b)], branches[b], b), color=colors[b],
+                   label=f"WSD {b}, branched at {branches[b]}")  # fmt: skip
+        rates.plot(*rate_curve(schedules[("cosine", b)], 0, b), color=colors[b], linestyle=":",
+                   label=f"cosine {b}")  # fmt: skip
+        wsd, cosine = run["wsd"][b]["history"], run["cosine"][b]["history"]
+        curves.plot(epochs_of(wsd, branches[b]), 1 - np.asarray(wsd["val_accuracy"]),
+                    color=colors[b], marker=".")  # fmt: skip
+        curves.plot(epochs_of(cosine), 1 - np.asarray(cosine["val_accuracy"]), color=colors[b],
+                    linestyle=":")  # fmt: skip
+    p = run["plateau"]
+    rates.plot(np.arange(len(p["rates"])) / steps, p["rates"], color="gray", linestyle="--",
+               label="CooldownOnPlateau")  # fmt: skip
+    curves.plot(epochs_of(p["history"]), 1 - np.asarray(p["history"]["val_accuracy"]),
+                color="gray", linestyle="--")  # fmt: skip
+    right = max(budgets[-1], p["epochs"]) + 0.5
+    for axis in (rates, curves):
         axis.set_xlabel("epoch")
-        axis.set_xlim(0, max(budgets[-1], len(p["loss"])) + 0.5)
-    rates.set_title(f"learning rate each epoch used (seed {seed})")
-    curves.set_title(f"validation accuracy (seed {seed})")
-    low = min(min(run["cosine"][budgets[0]]["history"]["val_accuracy"]), 0.9)
-    curves.set_ylim(max(0.0, low - 0.02), 1.0)
+        axis.set_xlim(-0.5, right)
+        axis.grid(alpha=0.3)
+    rates.set_title(f"learning rate at every step (seed {seed})")
+    curves.set_title(f"validation error, log scale (seed {seed})")
+    curves.set_yscale("log")
     rates.legend(fontsize="small")
 
     x = np.arange(len(budgets))
-    for offset, key, label in ((-0.15, "wsd", "WSD (1-sqrt)"), (0.15, "cosine", "cosine")):
+    for offset, key, label in ((-0.15, "wsd", "WSD (1-sqrt cooldown)"), (0.15, "cosine", "cosine")):
         means = np.array([r[key]["mean"] for r in table])
         errors = np.array([[r[key]["mean"] - r[key]["low"], r[key]["high"] - r[key]["mean"]]
                            for r in table]).T  # fmt: skip
@@ -314,10 +340,10 @@ def draw(Figure, np, run, table, plateau, plateau_epochs, budgets, branches, see
                  label=f"CooldownOnPlateau ({min(plateau_epochs)}-{max(plateau_epochs)} epochs)")  # fmt: skip
     bars.set_xticks(x, [f"{b} epochs" for b in budgets])
     bars.set_xlim(-0.6, len(budgets) - 0.4)
-    bars.set_title(
-        f"test accuracy, mean and 95% interval over {len(table[0]['wsd']['values'])} seeds"
-    )
-    bars.legend(fontsize="small")
+    bars.set_ylim(top=1.0)
+    bars.grid(alpha=0.3, axis="y")
+    bars.set_title(f"test accuracy, mean and 95% interval, {len(table[0]['wsd']['values'])} seeds")
+    bars.legend(fontsize="small", loc="lower right")
     fig.savefig(path)
 
 
