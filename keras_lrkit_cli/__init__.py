@@ -305,6 +305,17 @@ def _check_schedule_arguments(args: argparse.Namespace) -> None:
             )
 
 
+def _check_output_folder(output: str | None) -> None:
+    """An output whose folder is missing or not writable, refused before Keras loads."""
+    if output is None:
+        return
+    folder = os.path.dirname(os.path.abspath(output))
+    if not os.path.isdir(folder):
+        raise UsageError(f"cannot write {output}: no folder {folder}")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise UsageError(f"cannot write {output}: {folder} is not writable")
+
+
 def _build_schedule(args: argparse.Namespace):
     import keras_lrkit
 
@@ -489,6 +500,7 @@ def main(argv: list[str] | None = None) -> int:
             _check_schedule_arguments(args)
         elif not os.path.isfile(args.csv):
             raise UsageError(f"no such file: {args.csv}")
+        _check_output_folder(args.output)
         # Nothing to train: the NumPy backend gives the same numbers, and starts fastest.
         if _numpy_backend_available():
             os.environ["KERAS_BACKEND"] = "numpy"

@@ -222,7 +222,16 @@ def imports_after(*args):
 
 
 @pytest.mark.parametrize(
-    "args", [["--help"], ["schedule", "wobble"], ["schedule", "cosine", "--epochs", 0], []]
+    "args",
+    [
+        ["--help"],
+        ["schedule", "wobble"],
+        ["schedule", "cosine", "--epochs", 0],
+        [],
+        ["schedule", "cosine", "-o", "/nonexistent/x.png"],
+        ["schedule", "step", "--rate", 0.5],
+        ["plot", __file__, "-o", "/nonexistent/x.png"],
+    ],
 )
 def test_help_and_argument_errors_import_no_keras(args):
     loaded, _ = imports_after(*args)
