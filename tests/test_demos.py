@@ -246,7 +246,11 @@ def test_compare_schedules(tmp_path):
 def test_find_lr_demo(tmp_path):
     out = run_demo("find_lr.py", "--epochs", 1, "--num-steps", 30, "--max-samples", 400,
                    "--output", tmp_path)  # fmt: skip
-    summary = json.loads((tmp_path / "summary.json").read_text())
+
+    def not_json(constant):  # NaN, Infinity: Python's json writes them, JSON has no such thing
+        raise AssertionError(f"summary.json holds {constant}")
+
+    summary = json.loads((tmp_path / "summary.json").read_text(), parse_constant=not_json)
     assert 1e-5 <= summary["used"] <= 10
     assert set(summary["runs"]) == {"suggestion / 100", "suggestion", "suggestion x 100"}
     assert "lowest smoothed loss at rate" in out and "None" not in out
