@@ -71,3 +71,18 @@ def _unwritable(folder: str) -> str | None:
     if not os.access(path, os.W_OK | os.X_OK):
         return f"{path} is not writable"
     return None
+
+
+def add_run_options(parser: argparse.ArgumentParser, name: str, seeds: int = 3) -> None:
+    """The options of a demo that trains over seeds: --seeds, --seed, --max-samples, --output,
+    --verbose (checked by ``check``)."""
+    parser.add_argument(
+        "--seeds", type=int, default=seeds, help=f"how many seeds (default {seeds})"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
+    parser.add_argument("--max-samples", type=int,
+                        help="use only this many training sequences (smoke tests)")  # fmt: skip
+    parser.add_argument("--output", default=os.path.join("runs", name),
+                        help=f"output folder (default runs/{name})")  # fmt: skip
+    parser.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2],
+                        help="Keras fit verbosity (default 0)")  # fmt: skip

@@ -42,7 +42,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from _args import argument_parser, check  # noqa: E402  (no Keras: bad arguments fail fast)
+from _args import add_run_options, argument_parser, check  # noqa: E402  (no Keras: bad arguments fail fast)
 
 SHAPES = ("1-sqrt", "linear")
 
@@ -65,14 +65,7 @@ def parse_args(argv=None) -> argparse.Namespace:
                    "budget)")  # fmt: skip
     p.add_argument("--depth", type=int, default=14, help="ResNet depth, 6n+2 (default 14)")
     p.add_argument("--batch-size", type=int, default=128, help="batch size (default 128)")
-    p.add_argument("--seeds", type=int, default=3, help="how many seeds (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
-    p.add_argument("--max-samples", type=int,
-                   help="use only this many training sequences (smoke tests)")  # fmt: skip
-    p.add_argument("--output", default=os.path.join("runs", "anytime"),
-                   help="output folder (default runs/anytime)")  # fmt: skip
-    p.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2],
-                   help="Keras fit verbosity (default 0)")  # fmt: skip
+    add_run_options(p, "anytime")
     args = p.parse_args(argv)
     check(p, args, batch_size=">=1", seeds=">=1", seed=">=0", patience=">=1", depth="depth",
           learning_rate="rate", max_samples=">=20", cooldown_epochs=">=1", output="folder")  # fmt: skip

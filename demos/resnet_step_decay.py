@@ -36,7 +36,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import numpy as np  # noqa: E402
-from _args import argument_parser, check  # noqa: E402  (no Keras: bad arguments fail fast)
+from _args import add_run_options, argument_parser, check  # noqa: E402  (no Keras: bad arguments fail fast)
 
 # The paper's augmentation on CIFAR-10 (4-pixel shifts, horizontal flips). On MNIST-1D,
 # without it a ResNet-14 fits the 3,600 training sequences by epoch 25 (the training
@@ -62,15 +62,7 @@ def parse_args(argv=None):
     p.add_argument("--shift", type=int,
                    help="augmentation: move each training sample by up to this many positions "
                    "(default: 3 on mnist1d, 4 with flips on cifar10, 0 on digits; 0 turns it off)")  # fmt: skip
-    p.add_argument("--seeds", type=int, default=3, help="how many seeds to train (default 3)")
-    p.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
-    p.add_argument(
-        "--max-samples", type=int, help="use only this many training sequences (smoke tests)"
-    )
-    p.add_argument("--output", default=os.path.join("runs", "resnet_step_decay"),
-                   help="output folder (default runs/resnet_step_decay)")  # fmt: skip
-    p.add_argument("--verbose", type=int, default=0, choices=[0, 1, 2],
-                   help="Keras fit verbosity (default 0: a line per seed)")  # fmt: skip
+    add_run_options(p, "resnet_step_decay")
     args = p.parse_args(argv)
     check(p, args, epochs=">=1", batch_size=">=1", seeds=">=1", seed=">=0", depth="depth",
           width=">=1", shift=">=0", max_samples=">=20", learning_rate="rate",
