@@ -254,13 +254,22 @@ def test_where_keras_s_float32_logarithm_restarts_off_the_step_ours_is_the_exact
         theirs = keras.optimizers.schedules.CosineDecayRestarts(
             a0, period, t_mul=m, m_mul=d, alpha=floor / a0
         )
-        keras_rates = np.array([float(keras.ops.convert_to_numpy(theirs(int(t)))) for t in steps])
+        if BACKEND == "jax":  # as JAX's compiled train step calls it (eager JAX: 70 ms a call)
+            import jax
+
+            theirs = jax.jit(theirs)
+        keras_rates = np.array(
+            [float(keras.ops.convert_to_numpy(theirs(np.int32(t)))) for t in steps]
+        )
         ours = keras.ops.convert_to_numpy(make(config)(steps))
         agree = np.isclose(ours, keras_rates, rtol=1e-3, atol=1e-4 * a0)
         keras_off += int((~agree).sum())
         total += len(steps)
         check(ours, want, config)  # everywhere, including where Keras is off
-    assert keras_off <= 0.02 * total  # the same numbers as Keras but at Keras's rounding slips
+    # The same numbers as Keras but at Keras's rounding slips: 8 of these 1,074 restart-adjacent
+    # steps eager (TensorFlow, PyTorch); 47 compiled by XLA (JAX), whose float32 logarithm slips
+    # more often.
+    assert keras_off <= (0.05 if BACKEND == "jax" else 0.02) * total
 
 
 # --- 6. argument errors name what the user passed ------------------------------------------------
