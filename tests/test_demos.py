@@ -185,6 +185,12 @@ def test_the_gallery_draws_a_staircase_on_a_log_axis(common, tmp_path):
     assert scales["step"] == "log" and scales["cosine"] == scales["linear"] == "linear"
 
 
+@pytest.mark.skipif(
+    BACKEND == "jax",
+    reason="the README's numbers are TensorFlow's, and Keras's JAX backend trains this ResNet "
+    "about 10x slower on CPU (170 s); the demo's code is the same on every backend, and its "
+    "smoke test runs on all",
+)
 def test_the_readme_s_short_resnet_run_does_not_look_broken(tmp_path):
     # `lrkit demo resnet --epochs 10 --milestones 3 6 9` ended at 0.71 (TF) and 0.35 (JAX)
     # validation accuracy before BatchNorm's moving statistics kept up with training.
