@@ -20,6 +20,12 @@ def learning_rate_object(optimizer: Any) -> Any:
     return optimizer._learning_rate
 
 
+def all_layers(model: Any) -> list[Any]:
+    """The model and every layer inside it, nested ones and an RNN's cell included
+    (``Layer._flatten_layers``): Keras lists only the top level (``model.layers``)."""
+    return list(model._flatten_layers(include_self=True, recursive=True))
+
+
 def step_counter(optimizer: Any) -> Any:
     """The counter the optimizer evaluates its schedule at (``Optimizer._iterations``).
 

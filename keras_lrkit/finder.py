@@ -10,7 +10,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from ._keras_private import learning_rate_object
+from ._keras_private import all_layers, learning_rate_object
 from ._signals import deferred_interrupts
 from ._validate import check, is_int, is_real
 from ._warnings import warn
@@ -305,15 +305,17 @@ class _ModelState:
     Every variable the model and its optimizer own: weights, BatchNorm
     statistics, the seed generators' states behind Dropout and other random
     layers, metric accumulators, the optimizer's step, slots and learning rate,
-    and a wrapper's own variables (a LossScaleOptimizer's loss scale and
-    counter). Not restored: Keras's process-wide seed generator, which only
+    a wrapper's own variables (a LossScaleOptimizer's loss scale and counter),
+    and the variables a layer keeps outside ``model.variables`` (the carried
+    states of a stateful RNN). Not restored: Keras's process-wide seed generator, which only
     ``keras.random`` calls without a ``seed`` (and no layer) draw from; it is
     global state like NumPy's, not the model's.
     """
 
     def __init__(self, model: keras.Model, optimizer: Any) -> None:
         self.model, self.optimizer = model, optimizer
-        owned = [*model.variables, *model.optimizer.variables, *model.metrics_variables]
+        owned = [*model.variables, *model.optimizer.variables, *model.metrics_variables,
+                 *_layer_variables(model)]  # fmt: skip
         self.variables = list({id(v): v for v in owned}.values())  # each once, in order
         self.values = [np.array(keras.ops.convert_to_numpy(v), copy=True) for v in self.variables]
         self.rate = learning_rate_object(optimizer)  # a Variable (float rate) or a schedule
@@ -343,6 +345,18 @@ class _ModelState:
                 variable.assign(value)
             self.model.train_function = self.train_function
             _set_torch_rng_state(self.torch_rng)
+
+
+def _layer_variables(model: keras.Model) -> list[Any]:
+    """The variables each layer holds in its attributes, alone or in a list: a stateful RNN's
+    ``states``, which Keras keeps out of ``model.variables``."""
+    found = []
+    for layer in all_layers(model):
+        for value in vars(layer).values():
+            for item in value if isinstance(value, (list, tuple)) else (value,):
+                if isinstance(item, keras.Variable):
+                    found.append(item)
+    return found
 
 
 def _torch_rng_state() -> Any:

@@ -11,7 +11,7 @@ from matplotlib.figure import Figure
 
 from keras_lrkit import StepDecay, find_learning_rate
 
-from .helpers import tiny_model, tiny_regression_data
+from .helpers import BACKEND, tiny_model, tiny_regression_data
 
 
 def least_squares(n=256, d=5, seed=0):
@@ -311,3 +311,36 @@ def test_a_generator_shorter_than_num_steps_stops_with_the_steps_it_had():
     (found,) = result
     assert found.stop_reason == "out_of_data" and len(found.losses) == 5
     assert_same(model, before)
+
+
+@pytest.mark.skipif(
+    BACKEND != "tensorflow",
+    reason="Keras 3.15 carries a stateful RNN's state through fit on TensorFlow only: on JAX the "
+    "states stay 0 (nothing to restore), on PyTorch fit fails (an in-place state update)",
+)
+@pytest.mark.parametrize("cell", ["LSTM", "GRU"])
+def test_a_stateful_rnn_s_carried_state_is_put_back_bit_for_bit(cell):
+    # Its states are variables outside model.variables: an untouched twin predicts the same.
+    def stateful_model():
+        keras.utils.set_random_seed(3)
+        model = keras.Sequential([
+            keras.Input((6, 2), batch_size=8),
+            getattr(keras.layers, cell)(5, stateful=True),
+            keras.layers.BatchNormalization(),
+            keras.layers.Dense(1),
+        ])  # fmt: skip
+        model.compile(keras.optimizers.SGD(0.01), "mse")
+        return model
+
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 6, 2)).astype("float32"), rng.normal(size=(64, 1)).astype("float32")
+    tested, twin = stateful_model(), stateful_model()
+    for model in (tested, twin):  # the same batches: a state carried over from them
+        model.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0)
+    states = [keras.ops.convert_to_numpy(s) for s in tested.layers[0].states]
+    assert any(np.abs(s).max() > 0 for s in states)  # there is a state to lose
+    find_learning_rate(tested, x, y, batch_size=8, num_steps=6, verbose=0)
+    for before, now in zip(states, tested.layers[0].states):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(now), before)
+    np.testing.assert_array_equal(tested.predict(x, batch_size=8, verbose=0),
+                                  twin.predict(x, batch_size=8, verbose=0))  # fmt: skip

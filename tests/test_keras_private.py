@@ -25,6 +25,16 @@ def test_the_optimizer_holds_its_schedule_or_variable_in_learning_rate_object():
     assert float(keras.ops.convert_to_numpy(rate)) == 0.25
 
 
+def test_all_layers_reaches_nested_layers_and_an_rnn_s_cell():
+    inner = keras.Sequential([keras.Input((2,)), keras.layers.Dense(2)], name="inner")
+    rnn = keras.layers.LSTM(2)
+    model = keras.Sequential([keras.Input((4, 3)), rnn, keras.layers.RepeatVector(2),
+                              keras.layers.TimeDistributed(inner)])  # fmt: skip
+    layers = private.all_layers(model)
+    assert layers[0] is model and rnn in layers and rnn.cell in layers
+    assert inner in layers and inner.layers[0] in layers
+
+
 def test_keras_metrics_carry_their_direction():
     assert private.metric_direction(keras.metrics.BinaryAccuracy()) == "up"
     assert private.metric_direction(keras.metrics.MeanSquaredError()) == "down"
