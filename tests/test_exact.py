@@ -248,28 +248,21 @@ def test_one_model_fit_again_with_another_batch_size_follows_the_new_epochs():
 
 def test_where_keras_s_float32_logarithm_restarts_off_the_step_ours_is_the_exact_one():
     keras_off = total = 0
-    for config in DRAWS[:40]:
+    # Keras's schedule one step at a time, as its optimizer calls it: 70 ms a call on eager JAX,
+    # so 12 of the draws there, all 40 elsewhere.
+    for config in DRAWS[: 12 if BACKEND == "jax" else 40]:
         a0, period, m, d, floor = config
         steps, want = expected_and_steps(config, limit=10**6)
         theirs = keras.optimizers.schedules.CosineDecayRestarts(
             a0, period, t_mul=m, m_mul=d, alpha=floor / a0
         )
-        if BACKEND == "jax":  # as JAX's compiled train step calls it (eager JAX: 70 ms a call)
-            import jax
-
-            theirs = jax.jit(theirs)
-        keras_rates = np.array(
-            [float(keras.ops.convert_to_numpy(theirs(np.int32(t)))) for t in steps]
-        )
+        keras_rates = np.array([float(keras.ops.convert_to_numpy(theirs(int(t)))) for t in steps])
         ours = keras.ops.convert_to_numpy(make(config)(steps))
         agree = np.isclose(ours, keras_rates, rtol=1e-3, atol=1e-4 * a0)
         keras_off += int((~agree).sum())
         total += len(steps)
         check(ours, want, config)  # everywhere, including where Keras is off
-    # The same numbers as Keras but at Keras's rounding slips: 8 of these 1,074 restart-adjacent
-    # steps eager (TensorFlow, PyTorch); 47 compiled by XLA (JAX), whose float32 logarithm slips
-    # more often.
-    assert keras_off <= (0.05 if BACKEND == "jax" else 0.02) * total
+    assert keras_off <= 0.02 * total  # the same numbers as Keras but at Keras's rounding slips
 
 
 # --- 6. argument errors name what the user passed ------------------------------------------------
