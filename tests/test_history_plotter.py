@@ -22,6 +22,7 @@ from keras_lrkit import (
     EarlyStoppingWithBestRestore,
     HistoryPlotter,
     LearningRateLogger,
+    ReduceOnPlateau,
     StepDecay,
     plot_history,
     plot_schedule,
@@ -83,6 +84,49 @@ def test_rate_read_from_the_optimizer_without_a_logger(tmp_path):
     np.testing.assert_allclose(
         plotter.history["learning_rate"], [0.05, 0.05, 0.005, 0.005], rtol=1e-6
     )
+
+
+def test_without_a_logger_the_training_thread_leaves_the_schedule_to_the_drawing(tmp_path):
+    # The plotter's epoch-end hook evaluates no schedule; the rates it records are the ones the
+    # optimizer used (0.05 for epochs 0-1, 0.005 after), filled in by the time fit returns.
+    class Counted(StepDecay):
+        calls_at_epoch_end = 0
+        in_hook = False
+
+        def __call__(self, step):
+            Counted.calls_at_epoch_end += Counted.in_hook
+            return super().__call__(step)
+
+    class Hooked(HistoryPlotter):
+        def on_epoch_end(self, epoch, logs=None):
+            Counted.in_hook = True
+            try:
+                super().on_epoch_end(epoch, logs)
+            finally:
+                Counted.in_hook = False
+
+    plotter = Hooked(tmp_path / "h.png", csv_path=tmp_path / "h.csv")
+    fit([plotter], schedule=Counted(0.05, [2], steps_per_epoch=4))
+    assert Counted.calls_at_epoch_end == 0
+    np.testing.assert_allclose(plotter.history["learning_rate"], [0.05, 0.05, 0.005, 0.005],
+                               rtol=1e-6)  # fmt: skip
+    written = read_history_csv(tmp_path / "h.csv")["learning_rate"]
+    np.testing.assert_allclose(written, [0.05, 0.05, 0.005, 0.005], rtol=1e-6)
+
+
+def test_a_reduced_schedule_is_recorded_at_the_rate_each_epoch_used(tmp_path):
+    # A reduction changes the schedule's value after the epoch it was decided in: the plotter
+    # (before the reducer, no logger) records the epoch's own rate, at the epoch's end.
+    class Inject(keras.callbacks.Callback):
+        def on_epoch_end(self, epoch, logs=None):
+            logs["val_loss"] = [1.0, 1.0, 1.0, 1.0][epoch]
+
+    plotter = HistoryPlotter(tmp_path / "h.png")
+    reducer = ReduceOnPlateau(factor=0.5, patience=1)
+    fit([Inject(), plotter, reducer], schedule=StepDecay(0.05, [10], steps_per_epoch=4))
+    # No improvement after epoch 0: halved after epochs 1, 2 and 3 (patience 1).
+    np.testing.assert_allclose(plotter.history["learning_rate"], [0.05, 0.05, 0.025, 0.0125],
+                               rtol=1e-6)  # fmt: skip
 
 
 def test_every_and_final_draw(tmp_path):

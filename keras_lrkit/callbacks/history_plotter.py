@@ -121,6 +121,10 @@ class _Drawer:
 
 
 _running: weakref.WeakSet[_Drawer] = weakref.WeakSet()
+# Held while a plotter works out the rates of its table (HistoryPlotter._rate_rows). One lock
+# for every plotter (a lock on each would keep a plotter from being deep-copied, as
+# KerasTuner copies the callbacks of each trial); it is held for one evaluation at a time.
+_RATING = threading.Lock()
 
 
 @atexit.register
@@ -433,11 +437,19 @@ class HistoryPlotter(StatefulCallback):
     # --- the drawing thread ---------------------------------------------------
 
     def _rate_rows(self) -> None:
-        """Work out the rates still missing from the table: each schedule once, at all its steps."""
-        # The training thread only appends: take the first n, atomically under the GIL.
-        n = len(self._unrated)
-        waiting = self._unrated[:n]
-        del self._unrated[:n]
+        """Work out the rates still missing from the table: each schedule once, at all its steps.
+
+        Called by the drawing thread and by the training thread (a backup's ``state_dict``,
+        the end of the fit): one at a time, so neither returns before the rows it took in
+        hand are filled. The training thread only appends to ``_unrated``.
+        """
+        with _RATING:
+            n = len(self._unrated)
+            waiting = self._unrated[:n]
+            del self._unrated[:n]
+            self._fill_rates(waiting)
+
+    def _fill_rates(self, waiting: list[tuple[int, Any, int]]) -> None:
         by_schedule: dict[int, tuple[Any, list[int], list[int]]] = {}
         for row, schedule, step in waiting:
             by_schedule.setdefault(id(schedule), (schedule, [], []))
