@@ -40,18 +40,6 @@ DEMOS = {
     "find-lr": "find_lr.py",
     "anytime": "anytime.py",
 }
-SCHEDULES = (
-    "step",
-    "cosine",
-    "linear",
-    "inverse-sqrt",
-    "constant",
-    "exponential",
-    "polynomial",
-    "restarts",
-    "one-cycle",
-    "cyclic",
-)
 # The options of one kind or a few, and the argument of each kind's class they set. An option
 # left out is not passed: the class's own default applies (the help quotes it, and
 # tests/test_cli.py checks the quotes against the classes); an option that does not apply to
@@ -68,6 +56,7 @@ CLASSES = {
     "one-cycle": "OneCycle",
     "cyclic": "Cyclic",
 }
+SCHEDULES = tuple(CLASSES)  # the kinds `lrkit schedule` draws
 _FLOORED = ("step", "cosine", "linear", "exponential", "polynomial", "restarts")
 OPTIONS = {
     "milestones": {"step": "milestones"},
