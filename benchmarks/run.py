@@ -22,7 +22,9 @@ Cases, one module each:
     Python loop over a Keras schedule;
  5. case_memory.py: extra peak memory of the snapshot against the weights' own size;
  6. case_cli.py: how soon the lrkit command answers, against python -c pass and import keras;
- 7. case_reduce.py: epochs that end with a plateau reduction against epochs that do not.
+ 7. case_reduce.py: epochs that end with a plateau reduction against epochs that do not;
+ 8. case_range_test.py: not a timing: each range-test rule's suggested rate, trained, against
+    the best of a grid of rates, on eleven small setups (the README's table).
 """
 
 from __future__ import annotations
@@ -47,6 +49,7 @@ CASES = {
     5: "case_memory",
     6: "case_cli",
     7: "case_reduce",
+    8: "case_range_test",
 }
 
 

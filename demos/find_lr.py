@@ -76,12 +76,20 @@ def main(argv=None) -> dict:
         "out_of_data": "it stopped when the data ran out",
         None: "it took every step",
     }[result.stop_reason]
-    print(f"Range test over {len(result.losses)} steps ({stop}): lowest smoothed loss at rate "
-          f"{result.min_loss_lr:.3g}; steepest descent at rate "
-          + (f"{result.suggestion:.3g}" if result.suggestion is not None else "(too few steps to tell)"))  # fmt: skip
-    suggestion = result.suggestion if result.suggestion is not None else result.min_loss_lr / 10
+    rules = {rule: result.suggest(rule) for rule in result.RULES}
+    print(f"Range test over {len(result.losses)} steps ({stop}).")
     if result.suggestion is None:
-        print(f"Trying a tenth of the lowest-loss rate instead: {suggestion:.3g}")
+        print("The loss never fell below where it started: nothing to read. Give the test more "
+              "steps (--num-steps) or more data.")  # fmt: skip
+        summary = {"suggestion": None, "rules": rules, "min_loss_lr": None,
+                   "stop_reason": result.stop_reason, "steps": len(result.losses), "runs": {}}  # fmt: skip
+        with open(os.path.join(args.output, "summary.json"), "w") as f:
+            json.dump(plain(summary), f, indent=2, allow_nan=False)
+        return summary
+    print(f"Lowest smoothed loss at rate {result.min_loss_lr:.3g}. Each rule's rate: "
+          + ", ".join(f"{rule} {rate:.3g}" for rule, rate in rules.items() if rate is not None)
+          + f"; the suggestion ({result.rule}): {result.suggestion:.3g}")  # fmt: skip
+    suggestion = result.suggestion
 
     rows, runs = [], {}
     for label, rate in [("suggestion / 100", suggestion / 100), ("suggestion", suggestion),
@@ -94,7 +102,7 @@ def main(argv=None) -> dict:
         rows.append([label, f"{rate:.3g}", f"{h['loss'][-1]:.4g}", f"{h['val_accuracy'][-1]:.4f}"])
     print()
     print_table(["rate", "value", f"train loss after {args.epochs} epochs", "val accuracy"], rows)
-    summary = {"suggestion": result.suggestion, "used": suggestion, "min_loss_lr": result.min_loss_lr,
+    summary = {"suggestion": suggestion, "rules": rules, "min_loss_lr": result.min_loss_lr,
                "stop_reason": result.stop_reason, "steps": len(result.losses), "runs": runs}  # fmt: skip
     with open(os.path.join(args.output, "summary.json"), "w") as f:
         json.dump(plain(summary), f, indent=2, allow_nan=False)

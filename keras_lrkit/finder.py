@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import math
+import statistics
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import keras
 import numpy as np
@@ -18,41 +19,11 @@ from .callbacks._fit import base_optimizer
 from .plotting import plot_lr_range_test
 
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
+Array = np.ndarray
 
-
-@dataclass
-class LRFinderResult:
-    """What ``find_learning_rate`` measured.
-
-    Attributes:
-        learning_rates: the rate used at each step taken.
-        losses: the training loss of each step's batch.
-        smoothed_losses: the bias-corrected exponential moving average of the losses.
-        suggestion: the rate at the steepest descent of the smoothed loss (see
-            ``find_learning_rate``), or None when too few steps were taken.
-        min_loss_lr: the rate at the lowest smoothed loss. A common rule of
-            thumb takes a tenth of it.
-        stop_reason: "diverged", "non_finite", "out_of_data" (a generator ended
-            before ``num_steps``) or None (all steps taken).
-    """
-
-    learning_rates: np.ndarray
-    losses: np.ndarray
-    smoothed_losses: np.ndarray
-    suggestion: float | None
-    min_loss_lr: float
-    stop_reason: str | None = None
-
-    def plot(self, path: str | None = None) -> Any:
-        """Draw loss against rate (log axis) with the suggestion marked; save to ``path`` if given."""
-        figure = plot_lr_range_test(
-            self.learning_rates, self.losses, self.smoothed_losses, self.suggestion
-        )
-        if path is not None:
-            from ._io import atomic_write
-
-            atomic_write(path, lambda tmp: figure.savefig(tmp, format=_format(path)))
-        return figure
+#: The rule of ``LRFinderResult.suggestion``, chosen by measurement (README: "Which rate
+#: the range test suggests"; ``benchmarks/case_range_test.py``).
+DEFAULT_RULE = "minimum/4"
 
 
 def _format(path: str) -> str:
@@ -83,29 +54,257 @@ def planned_rates(min_lr: float, max_lr: float, num_steps: int, mode: str) -> np
     return np.linspace(min_lr, max_lr, num_steps)
 
 
-def smooth(losses: np.ndarray, beta: float) -> np.ndarray:
-    """Bias-corrected exponential moving average: m_i / (1 - beta^(i+1)), m_i = beta m_{i-1} + (1 - beta) l_i."""
-    out, average = np.empty(len(losses)), 0.0
-    for i, loss in enumerate(losses):
-        average = beta * average + (1 - beta) * loss
-        out[i] = average / (1 - beta ** (i + 1))
+def running_median(values: np.ndarray) -> np.ndarray:
+    """Each value replaced by the median of the five centred on it; near the ends, of the three or
+    the one centred on it, so that the window stays symmetric and a straight line stays straight."""
+    values = np.asarray(values, dtype=float)
+    out = values.copy()
+    if len(values) >= 3:
+        out[1:-1] = np.median(np.lib.stride_tricks.sliding_window_view(values, 3), axis=1)
+    if len(values) >= 5:
+        out[2:-2] = np.median(np.lib.stride_tricks.sliding_window_view(values, 5), axis=1)
     return out
 
 
-def steepest_descent(rates: np.ndarray, smoothed: np.ndarray, mode: str) -> float | None:
-    """The rate where the smoothed loss falls fastest (against log(rate) in exponential mode).
+def local_linear(values: np.ndarray, window: int) -> np.ndarray:
+    """LOESS of degree 1: at each i, the weighted least-squares line through values[i-window :
+    i+window+1] (tricube weights (1 - (|j - i| / (window + 1))^3)^3), evaluated at i."""
+    values = np.asarray(values, dtype=float)
+    if window < 1 or len(values) < 3:
+        return values.copy()
+    offsets = np.arange(-window, window + 1, dtype=float)
+    kernel = (1 - (np.abs(offsets) / (window + 1)) ** 3) ** 3
 
-    The first tenth of the steps (noisy, barely trained) is skipped, as fastai and
-    Lightning do.
+    def windows(a: np.ndarray) -> np.ndarray:
+        return np.lib.stride_tricks.sliding_window_view(np.pad(a, window), 2 * window + 1)
+
+    w = windows(np.ones(len(values))) * kernel  # no weight past either end
+    y = windows(values)
+    s0, s1, s2 = w.sum(1), (w * offsets).sum(1), (w * offsets**2).sum(1)
+    t0, t1 = (w * y).sum(1), (w * y * offsets).sum(1)
+    return (s2 * t0 - s1 * t1) / (s0 * s2 - s1**2)
+
+
+def _reading(losses: np.ndarray) -> tuple[np.ndarray, int, int, float, float]:
+    """(the running median of the finite losses, skip, break, start, scatter); see ``smooth``."""
+    losses = np.asarray(losses, dtype=float)
+    finite = np.isfinite(losses)
+    n = len(losses) if finite.all() else int(np.argmin(finite))  # up to the first non-finite
+    median = running_median(losses[:n])
+    skip = max(1, len(losses) // 10)
+    if n <= skip:
+        return median, skip, n, math.nan, math.nan
+    # The batch losses' own scatter, from step-to-step differences (robust to the trend):
+    # sigma = 1.4826 * median |l_i+1 - l_i| / sqrt(2).
+    scatter = 1.4826 * float(np.median(np.abs(np.diff(losses[:n])))) / math.sqrt(2)
+    start = float(np.max(median[: skip + 1]))
+    lowest = np.minimum.accumulate(median[skip:])
+    broke = np.nonzero(median[skip:] > lowest + 0.25 * np.maximum(start - lowest, 0) + 4 * scatter)
+    end = skip + int(broke[0][0]) if broke[0].size else n
+    return median, skip, end, start, scatter
+
+
+def smooth(losses: np.ndarray, window: int) -> np.ndarray:
+    """The losses smoothed without lag, up to where training broke; the running median past it.
+
+    1. A running median of 5: each loss is replaced by the median of itself and
+       its two neighbours on each side, which removes a spike of one or two
+       steps (a bad batch) and keeps a straight stretch as it is.
+    2. Where training broke: the first step after the first tenth at which
+       that median has climbed back from its lowest so far by a quarter of what
+       it had gained from the start (its highest in the first tenth), plus
+       four times the batch losses' scatter (sigma = 1.4826 times the median
+       step-to-step change over sqrt(2)), so that noise alone does not count.
+    3. Up to there, LOESS of degree 1 (``local_linear``): at each step the
+       straight line that fits the medians of the ``window`` steps on either
+       side best, with Cleveland's tricube weights, evaluated at the step. Past
+       there, the running median itself, so the divergence is drawn as it
+       happened and never pulls the fit before it upward.
+
+    The steps are evenly spaced in log(rate) (exponential mode) or in rate
+    (linear mode), so the window is a fixed width of the rate axis. A straight
+    stretch comes out unchanged, at its ends too: no lag and no shift, where a
+    moving average trails a falling loss by about 1 / (1 - beta) steps (50 for
+    fastai's beta = 0.98). Non-finite losses, and all after them, come out NaN.
+
+    >>> import numpy as np
+    >>> line = np.linspace(3.0, 1.0, 30)
+    >>> bool(np.allclose(smooth(line, 5), line))
+    True
+    >>> spiked = line.copy(); spiked[10] = 50.0  # one bad batch
+    >>> bool(np.abs(smooth(spiked, 5) - line).max() < 0.5 * abs(line[1] - line[0]))
+    True
     """
-    finite = np.isfinite(smoothed)
-    rates, smoothed = rates[finite], smoothed[finite]
-    skip = max(1, len(rates) // 10)
-    if len(rates) - skip < 3:
+    losses = np.asarray(losses, dtype=float)
+    out = np.full(len(losses), np.nan)
+    median, _, end, _, _ = _reading(losses)
+    out[: len(median)] = median
+    out[:end] = local_linear(median[:end], window)
+    return out
+
+
+def smoothing_window_steps(num_steps: int, fraction: float) -> int:
+    """The half-width, in steps, of ``smooth``'s window: ``fraction`` of the steps, at least 2."""
+    return max(2, int(round(fraction * num_steps)))
+
+
+def _usable(losses: np.ndarray) -> tuple[int, int] | None:
+    """The steps a rule reads, ``(skip, end)``, or None when the loss never fell.
+
+    From the second tenth of the steps (the first is barely trained, and fastai
+    and Lightning skip it too) to where training broke (``smooth``, step 2):
+    past it the losses of a breaking network bounce, and a bounce can look
+    like a descent (fastai drops the last five steps for the same reason).
+    When the loss never falls below where it started by more than three times
+    its scatter (a model that learned nothing in the test's steps) there is
+    nothing to read.
+    """
+    median, skip, end, start, scatter = _reading(losses)
+    if end - skip < 3 or not np.min(median[skip:end]) < start - 3 * scatter:
         return None
+    return skip, end
+
+
+def _lowest(losses: np.ndarray, smoothed: np.ndarray) -> int | None:
+    """The step of the lowest smoothed loss before training broke (None: nothing to read)."""
+    usable = _usable(losses)
+    if usable is None:
+        return None
+    skip, end = usable
+    return skip + int(np.argmin(smoothed[skip:end]))
+
+
+def _quarter_of_minimum(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | None:
+    lowest = _lowest(losses, smoothed)
+    return None if lowest is None else float(rates[lowest] / 4)
+
+
+def _minimum(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | None:
+    lowest = _lowest(losses, smoothed)
+    return None if lowest is None else float(rates[lowest] / 10)
+
+
+def _steepest(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | None:
+    lowest = _lowest(losses, smoothed)
+    if lowest is None:
+        return None
+    skip = _usable(losses)[0]
+    stop = max(lowest + 1, skip + 3)  # the descent into the lowest loss, three steps at least
     x = np.log(rates) if mode == "exponential" else rates
-    slope = np.gradient(smoothed[skip:], x[skip:])
+    slope = np.gradient(smoothed[skip:stop], x[skip:stop])
     return float(rates[skip + int(np.argmin(slope))])
+
+
+def _valley(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | None:
+    usable = _usable(losses)
+    if usable is None:
+        return None
+    skip, end = usable
+    curve = smoothed[skip:end]
+    # The longest run of steps along which the loss keeps falling, a longest
+    # decreasing subsequence: length[i] is the longest one that ends at step i.
+    length = np.ones(len(curve), dtype=int)
+    for i in range(1, len(curve)):
+        higher = length[:i][curve[:i] > curve[i]]
+        if higher.size:
+            length[i] = higher.max() + 1
+    last = int(np.argmax(length))  # the first step where a longest run ends
+    first = last - length[last]  # fastai's bounds and arithmetic, as they are
+    third = (last - first) / 3
+    return float(rates[skip + max(0, first + int(third) + int(third / 2))])
+
+
+_RULES = {
+    "minimum/4": _quarter_of_minimum,
+    "valley": _valley,
+    "steepest": _steepest,
+    "minimum": _minimum,
+}
+
+
+@dataclass
+class LRFinderResult:
+    """What ``find_learning_rate`` measured, and the rates its rules read from it.
+
+    Attributes:
+        learning_rates: the rate used at each step taken.
+        losses: the training loss of each step's batch.
+        smoothed_losses: the losses smoothed without lag (``smooth``: a
+            running median of 5, then a local straight-line fit over a window
+            of the steps, up to where training broke).
+        stop_reason: "diverged", "non_finite", "out_of_data" (a generator ended
+            before ``num_steps``) or None (all steps taken).
+        mode: "exponential" or "linear", the spacing of the rates.
+        rule: the rule ``suggestion`` follows ("minimum/4" unless chosen).
+    """
+
+    learning_rates: np.ndarray
+    losses: np.ndarray
+    smoothed_losses: np.ndarray
+    stop_reason: str | None = None
+    mode: str = "exponential"
+    rule: str = DEFAULT_RULE
+
+    #: The rules ``suggest`` knows, the default first.
+    RULES: ClassVar[tuple[str, ...]] = tuple(_RULES)
+
+    def suggest(self, rule: str | None = None) -> float | None:
+        """The rate a rule suggests; None when the loss never fell (nothing to read).
+
+        Every rule reads the smoothed loss from the second tenth of the steps
+        to where training broke (where the smoothed loss climbs back a quarter
+        of what it had gained):
+
+        - ``"minimum/4"``, the default: a quarter of the rate at the lowest
+          smoothed loss. Smith (2017, "Cyclical learning rates for training
+          neural networks", section 3.3): the best rate is usually within a
+          factor of two of the largest one that converges; take a third or a
+          quarter of it. Of the rules here it is the one whose rate trained
+          to at least 0.9x the best of a grid of rates on every setup measured
+          (README, "Which rate the range test suggests").
+        - ``"valley"``, fastai's default since 2021 (``valley`` in
+          ``fastai/callback/schedule.py``): the longest run of steps along
+          which the loss keeps falling (a longest decreasing subsequence) and
+          the step halfway along it, by fastai's own arithmetic.
+        - ``"steepest"``, fastai's rule before 2021 and Lightning's
+          ``LearningRateFinder``'s: the rate where the loss falls fastest
+          against log(rate) (against the rate in linear mode), on the descent
+          into the lowest loss.
+        - ``"minimum"``, fastai's ``minimum``: the rate at the lowest smoothed
+          loss, divided by 10.
+
+        fastai's rules read a moving average that trails the loss by about 50
+        steps, which moves every rate they pick to the right; read on a curve
+        without lag, "valley" and "minimum" come out lower than fastai's.
+
+        ``suggest()`` with no rule follows ``rule``, as ``suggestion`` does.
+        """
+        rule = self.rule if rule is None else rule
+        check("rule", rule, rule in _RULES, "one of " + ", ".join(f'"{r}"' for r in _RULES))
+        return _RULES[rule](self.learning_rates, self.losses, self.smoothed_losses, self.mode)
+
+    @property
+    def suggestion(self) -> float | None:
+        """The rate of ``rule`` ("minimum/4" unless chosen): where to start training."""
+        return self.suggest()
+
+    @property
+    def min_loss_lr(self) -> float | None:
+        """The rate at the lowest smoothed loss before training broke (None: the loss never fell)."""
+        lowest = _lowest(self.losses, self.smoothed_losses)
+        return None if lowest is None else float(self.learning_rates[lowest])
+
+    def plot(self, path: str | None = None) -> Any:
+        """Draw loss against rate (log axis), every rule's rate marked; save to ``path`` if given."""
+        marks = {name: self.suggest(name) for name in _RULES}
+        figure = plot_lr_range_test(
+            self.learning_rates, self.losses, self.smoothed_losses, marks, default=self.rule
+        )
+        if path is not None:
+            from ._io import atomic_write
+
+            atomic_write(path, lambda tmp: figure.savefig(tmp, format=_format(path)))
+        return figure
 
 
 def _batches(x: Any, y: Any, batch_size: int | None) -> Iterator[tuple]:
@@ -150,8 +349,9 @@ def find_learning_rate(
     max_lr: float = 10.0,
     num_steps: int = 100,
     mode: str = "exponential",
-    smoothing: float = 0.98,
+    smoothing_window: float = 0.05,
     divergence_threshold: float = 4.0,
+    rule: str = DEFAULT_RULE,
     verbose: int = 1,
 ) -> LRFinderResult:
     """Run a learning-rate range test and leave the model exactly as it was.
@@ -160,15 +360,22 @@ def find_learning_rate(
     and loss on successive batches while the rate rises from ``min_lr`` to
     ``max_lr`` (geometrically in "exponential" mode: lr_i = min_lr * (max_lr /
     min_lr) ** (i / (num_steps - 1)); evenly in "linear" mode). Each step's
-    batch loss is recorded and smoothed with a bias-corrected exponential
-    moving average (``smoothing`` = beta). The test stops early once the
-    smoothed loss exceeds ``divergence_threshold`` times its best, or any loss
-    is not finite.
+    batch loss is recorded. The test stops early once the median of the last
+    five losses exceeds ``divergence_threshold`` times the lowest such median
+    (a lag of two steps, and one spike does not stop it), or a loss is not
+    finite.
 
-    The suggestion is the rate at the steepest descent of the smoothed loss
-    against log(rate) (against the rate in linear mode), skipping the first
-    tenth of the steps: the rule of fastai's ``lr_find`` and Lightning's
-    ``LearningRateFinder``.
+    The losses are then smoothed without lag (``smooth``: a robust local
+    linear fit over ``smoothing_window`` of the steps on each side), and
+    ``result.suggestion`` is the rate of ``rule``: "minimum/4" (a quarter of
+    the rate at the lowest smoothed loss), "valley" (fastai's default),
+    "steepest" or "minimum" (``LRFinderResult.suggest``). The default is the
+    rule whose rate trained to at least 0.9x the best of a grid of rates on
+    every setup measured (CNN, MLP, GRU and ResNet; SGD with momentum and
+    Adam; with and without BatchNorm; MNIST-1D and the digits): README,
+    "Which rate the range test suggests", and ``benchmarks/case_range_test.py``.
+    When the loss never fell during the test there is nothing to read and the
+    suggestion is None: give the test more steps or a narrower range.
 
     Afterwards every variable of the model and its optimizer (weights, BatchNorm
     statistics, the seed states behind Dropout, iterations, momentum and other
@@ -186,9 +393,11 @@ def find_learning_rate(
         min_lr, max_lr: the range, 0 < min_lr < max_lr.
         num_steps: how many steps (>= 2).
         mode: "exponential" or "linear".
-        smoothing: beta of the moving average, in [0, 1).
-        divergence_threshold: stop when the smoothed loss passes this multiple
-            of its best (> 1).
+        smoothing_window: the smoothing window's half-width, a fraction of
+            ``num_steps`` in (0, 0.5] (at least two steps).
+        divergence_threshold: stop when the median of the last five losses
+            passes this multiple of its lowest (> 1).
+        rule: the rule of ``result.suggestion``: "valley", "steepest" or "minimum".
         verbose: 1 shows a progress bar.
 
     Returns:
@@ -226,7 +435,13 @@ def find_learning_rate(
         "an int >= 2",
     )
     check("mode", mode, mode in ("exponential", "linear"), 'one of "exponential", "linear"')
-    check("smoothing", smoothing, is_real(smoothing) and 0 <= smoothing < 1, "a float in [0, 1)")
+    check(
+        "smoothing_window",
+        smoothing_window,
+        is_real(smoothing_window) and 0 < smoothing_window <= 0.5,
+        "a float in (0, 0.5]",
+    )
+    check("rule", rule, rule in _RULES, "one of " + ", ".join(f'"{r}"' for r in _RULES))
     check(
         "divergence_threshold",
         divergence_threshold,
@@ -254,23 +469,20 @@ def find_learning_rate(
     progress = keras.utils.Progbar(num_steps, stateful_metrics=["lr", "loss"]) if verbose else None
     try:
         drive = state.take_over_learning_rate(rates)
-        best, average = math.inf, 0.0
+        best = math.inf
         batch = first
         for i in range(num_steps):
             drive(i)
             loss = float(model.train_on_batch(*batch, return_dict=True)["loss"])
             losses.append(loss)
-            average = (
-                smoothing * average + (1 - smoothing) * loss
-            )  # as smooth(), one step at a time
-            smoothed = average / (1 - smoothing ** (i + 1))
             if progress is not None:
                 progress.update(i + 1, [("lr", rates[i]), ("loss", loss)])
-            if not (math.isfinite(loss) and math.isfinite(smoothed)):
+            if not math.isfinite(loss):
                 stop_reason = "non_finite"
                 break
-            best = min(best, smoothed)
-            if smoothed > divergence_threshold * best:
+            recent = statistics.median(losses[-5:])
+            best = min(best, recent)
+            if recent > divergence_threshold * best:
                 stop_reason = "diverged"
                 break
             if i + 1 < num_steps:
@@ -286,16 +498,13 @@ def find_learning_rate(
     finally:
         state.restore()
     losses_array = np.asarray(losses, dtype=float)
-    smoothed_all = smooth(losses_array, smoothing)
-    taken = rates[: len(losses)]
-    finite = np.where(np.isfinite(smoothed_all), smoothed_all, np.inf)
     return LRFinderResult(
-        learning_rates=taken,
+        learning_rates=rates[: len(losses)],
         losses=losses_array,
-        smoothed_losses=smoothed_all,
-        suggestion=steepest_descent(taken, smoothed_all, mode),
-        min_loss_lr=float(taken[int(np.argmin(finite))]),
+        smoothed_losses=smooth(losses_array, smoothing_window_steps(num_steps, smoothing_window)),
         stop_reason=stop_reason,
+        mode=mode,
+        rule=rule,
     )
 
 

@@ -646,13 +646,18 @@ def plot_lr_range_test(
     learning_rates: Sequence[float],
     losses: Sequence[float],
     smoothed_losses: Sequence[float],
-    suggestion: float | None = None,
+    suggestion: float | Mapping[str, float | None] | None = None,
     *,
+    default: str | None = None,
     figure: Figure | None = None,
     figsize: tuple[float, float] | None = (6.0, 4.0),
     dpi: int = 100,
 ) -> Figure:
-    """Loss against learning rate (log x axis): raw losses faint, smoothed bold, suggestion marked.
+    """Loss against learning rate (log x axis): raw losses faint, smoothed bold, suggestions marked.
+
+    ``suggestion`` is one rate, or a mapping of rule name to rate (None: the
+    rule could not tell), each marked on the smoothed curve with its own
+    marker and named in the legend; the ``default`` rule's name says so.
 
     The y range is the smoothed curve's useful span: from a little below the
     lowest loss (raw or smoothed) to a little above where the smoothed loss
@@ -677,9 +682,16 @@ def plot_lr_range_test(
         raw = np.clip(np.where(np.isfinite(raw), raw, high), low, high)  # kept inside the plot
     ax.plot(rates, raw, color="tab:blue", alpha=0.3, label="loss")
     ax.plot(rates, smoothed, color="tab:blue", label="smoothed loss")
-    if suggestion is not None:
-        y = np.interp(np.log(suggestion), np.log(rates), smoothed)
-        ax.plot([suggestion], [y], "o", color="tab:red", label=f"suggestion {suggestion:.3g}")
+    marks = suggestion if isinstance(suggestion, Mapping) else {"suggestion": suggestion}
+    styles = iter([("o", "tab:red"), ("s", "tab:green"), ("^", "tab:purple"), ("D", "tab:orange")])
+    known = np.isfinite(smoothed)
+    for name, rate in marks.items():
+        marker, color = next(styles, ("x", "black"))
+        if rate is None or not known.any():
+            continue
+        y = np.interp(np.log(rate), np.log(rates[known]), smoothed[known])
+        label = f"{name}{' (default)' if name == default else ''}: {rate:.3g}"
+        ax.plot([rate], [y], marker, color=color, markersize=8, label=label, zorder=3)
     ax.set_xscale("log")
     ax.set_xlabel("learning rate")
     ax.set_ylabel("loss")
