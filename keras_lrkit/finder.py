@@ -386,11 +386,13 @@ def find_learning_rate(
 
     Args:
         model: a compiled Keras model.
-        x, y: arrays (sliced into batches in order, cycled if needed), or a
+        x: an array (sliced into batches in order, cycled if needed), or a
             ``tf.data.Dataset`` / iterable of ``(x, y)`` or ``(x, y, weights)``
-            batches as ``x`` with ``y=None``.
+            batches, with ``y=None``.
+        y: the targets of an array ``x``.
         batch_size: for arrays; default 32.
-        min_lr, max_lr: the range, 0 < min_lr < max_lr.
+        min_lr: the first rate, > 0.
+        max_lr: the last rate, > min_lr.
         num_steps: how many steps (>= 2).
         mode: "exponential" or "linear".
         smoothing_window: the smoothing window's half-width, a fraction of
@@ -403,17 +405,16 @@ def find_learning_rate(
     Returns:
         An ``LRFinderResult``; ``result.plot("lr.png")`` draws it.
 
-    Example:
-
-    >>> import keras, numpy as np
-    >>> from keras_lrkit import find_learning_rate
-    >>> x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
-    >>> y = x @ np.ones((4, 1), "float32")
-    >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
-    >>> model.compile(keras.optimizers.SGD(0.01), "mse")
-    >>> result = find_learning_rate(model, x, y, num_steps=40, verbose=0)
-    >>> 1e-7 <= result.suggestion <= 10.0
-    True
+    Examples:
+        >>> import keras, numpy as np
+        >>> from keras_lrkit import find_learning_rate
+        >>> x = np.random.default_rng(0).normal(size=(256, 4)).astype("float32")
+        >>> y = x @ np.ones((4, 1), "float32")
+        >>> model = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1)])
+        >>> model.compile(keras.optimizers.SGD(0.01), "mse")
+        >>> result = find_learning_rate(model, x, y, num_steps=40, verbose=0)
+        >>> 1e-7 <= result.suggestion <= 10.0
+        True
     """
     check(
         "model",

@@ -181,20 +181,20 @@ def plot_history(
             accuracy, AUC, precision, recall and F1 go up) for ``monitor``.
         title: the figure's title.
         figure: draw into this Figure (cleared first) instead of a new one.
-        figsize, dpi: of a new Figure.
+        figsize: the size of a new Figure, in inches.
+        dpi: the resolution of a new Figure.
         tight_layout: fit the margins to the labels (otherwise fixed margins
             in inches, which a figure redrawn with the same panels keeps).
 
     Returns:
         The ``matplotlib.figure.Figure``.
 
-    Example:
-
-    >>> from keras_lrkit import plot_history
-    >>> fig = plot_history({"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.8],
-    ...                     "learning_rate": [0.1, 0.1, 0.01]})
-    >>> [ax.get_title() for ax in fig.axes]
-    ['loss', 'learning rate']
+    Examples:
+        >>> from keras_lrkit import plot_history
+        >>> fig = plot_history({"loss": [1.0, 0.5, 0.4], "val_loss": [1.1, 0.7, 0.8],
+        ...                     "learning_rate": [0.1, 0.1, 0.01]})
+        >>> [ax.get_title() for ax in fig.axes]
+        ['loss', 'learning rate']
     """
     check_mode(mode)
     table = history_table(history)
@@ -570,11 +570,13 @@ def plot_schedule(
     Args:
         schedule: any ``LearningRateSchedule`` (or a callable of the step).
         steps: how many optimizer steps to draw (an int), or the steps themselves.
-        title, label: the axes' title and the curve's legend label.
+        title: the axes' title.
+        label: the curve's legend label.
         figure: draw into this Figure (its first axes, added if it has none);
             call again with the same figure to overlay several schedules.
         ax: draw into these matplotlib Axes instead (e.g. one panel of many).
-        figsize, dpi: of a new Figure.
+        figsize: the size of a new Figure, in inches.
+        dpi: the resolution of a new Figure.
         log_scale: a log y axis; by default when every rate is above 0, they
             span more than a decade and half of them lie more than a
             decade below the top (a staircase, an exponential decay; not a
@@ -582,12 +584,11 @@ def plot_schedule(
 
     The x axis is in epochs when the schedule has ``steps_per_epoch``, else steps.
 
-    Example:
-
-    >>> from keras_lrkit import StepDecay, plot_schedule
-    >>> fig = plot_schedule(StepDecay(0.1, [30, 60, 90], steps_per_epoch=10), 1000)
-    >>> fig.axes[0].get_xlabel()
-    'epoch'
+    Examples:
+        >>> from keras_lrkit import StepDecay, plot_schedule
+        >>> fig = plot_schedule(StepDecay(0.1, [30, 60, 90], steps_per_epoch=10), 1000)
+        >>> fig.axes[0].get_xlabel()
+        'epoch'
     """
     import keras
 

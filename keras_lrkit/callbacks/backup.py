@@ -55,12 +55,11 @@ class BackupAndRestore(keras.callbacks.BackupAndRestore):
         double_checkpoint: keep the previous backup too (Keras's).
         delete_checkpoint: remove the folder when fit ends (Keras's).
 
-    Example:
-
-    >>> from keras_lrkit import BackupAndRestore
-    >>> backup = BackupAndRestore("runs/backup")
-    >>> backup.save_freq
-    'epoch'
+    Examples:
+        >>> from keras_lrkit import BackupAndRestore
+        >>> backup = BackupAndRestore("runs/backup")
+        >>> backup.save_freq
+        'epoch'
     """
 
     def __init__(

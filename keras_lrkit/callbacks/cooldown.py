@@ -69,12 +69,11 @@ class CooldownOnPlateau(MonitoringCallback):
     first epoch of the cooldown, or None) and ``stopped_epoch`` (the epoch
     training stopped after, 0 when it did not).
 
-    Example:
-
-    >>> from keras_lrkit import CooldownOnPlateau
-    >>> cool = CooldownOnPlateau("val_loss", patience=5, length=4)
-    >>> cool.length, cool.shape
-    (4, '1-sqrt')
+    Examples:
+        >>> from keras_lrkit import CooldownOnPlateau
+        >>> cool = CooldownOnPlateau("val_loss", patience=5, length=4)
+        >>> cool.length, cool.shape
+        (4, '1-sqrt')
     """
 
     def __init__(

@@ -89,12 +89,11 @@ class EarlyStoppingWithBestRestore(MonitoringCallback):
             (default: its class, ``monitor`` and ``mode``); give one to tell
             apart two that watch the same thing.
 
-    Example:
-
-    >>> from keras_lrkit import EarlyStoppingWithBestRestore
-    >>> stop = EarlyStoppingWithBestRestore("val_loss", patience=3)
-    >>> stop.patience, stop.mode
-    (3, 'auto')
+    Examples:
+        >>> from keras_lrkit import EarlyStoppingWithBestRestore
+        >>> stop = EarlyStoppingWithBestRestore("val_loss", patience=3)
+        >>> stop.patience, stop.mode
+        (3, 'auto')
     """
 
     def __init__(

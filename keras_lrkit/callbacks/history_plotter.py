@@ -221,12 +221,11 @@ class HistoryPlotter(StatefulCallback):
 
     After ``fit``, ``history`` holds the recorded table ``{key: values}``.
 
-    Example:
-
-    >>> from keras_lrkit import HistoryPlotter
-    >>> plotter = HistoryPlotter("runs/{run}/history.png", csv_path="runs/{run}/history.csv")
-    >>> plotter.every
-    1
+    Examples:
+        >>> from keras_lrkit import HistoryPlotter
+        >>> plotter = HistoryPlotter("runs/{run}/history.png", csv_path="runs/{run}/history.csv")
+        >>> plotter.every
+        1
     """
 
     def __init__(

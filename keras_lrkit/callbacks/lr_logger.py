@@ -80,16 +80,15 @@ class LearningRateLogger(StatefulCallback):
         name: what ``keras_lrkit.BackupAndRestore`` knows this callback by
             (default: its class and ``per_batch``).
 
-    Example:
-
-    >>> import keras, numpy as np
-    >>> from keras_lrkit import LearningRateLogger, StepDecay
-    >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
-    >>> model.compile(keras.optimizers.SGD(StepDecay(0.1, [2], steps_per_epoch=4)), "mse")
-    >>> h = model.fit(np.ones((8, 1)), np.ones((8, 1)), batch_size=2, epochs=3,
-    ...               verbose=0, callbacks=[LearningRateLogger()])
-    >>> [round(r, 6) for r in h.history["learning_rate"]]
-    [0.1, 0.1, 0.01]
+    Examples:
+        >>> import keras, numpy as np
+        >>> from keras_lrkit import LearningRateLogger, StepDecay
+        >>> model = keras.Sequential([keras.Input((1,)), keras.layers.Dense(1)])
+        >>> model.compile(keras.optimizers.SGD(StepDecay(0.1, [2], steps_per_epoch=4)), "mse")
+        >>> h = model.fit(np.ones((8, 1)), np.ones((8, 1)), batch_size=2, epochs=3,
+        ...               verbose=0, callbacks=[LearningRateLogger()])
+        >>> [round(r, 6) for r in h.history["learning_rate"]]
+        [0.1, 0.1, 0.01]
     """
 
     def __init__(self, per_batch: bool = False, *, name: str | None = None) -> None:

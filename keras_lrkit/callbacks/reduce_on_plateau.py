@@ -78,12 +78,11 @@ class ReduceOnPlateau(MonitoringCallback):
     After ``fit``: ``best``, ``best_epoch``, ``wait``, ``cooldown_counter``
     and ``reductions`` (one ``(epoch, rate after)`` pair per reduction).
 
-    Example:
-
-    >>> from keras_lrkit import ReduceOnPlateau
-    >>> reduce = ReduceOnPlateau("val_loss", factor=0.5, patience=3)
-    >>> reduce.factor, reduce.patience
-    (0.5, 3)
+    Examples:
+        >>> from keras_lrkit import ReduceOnPlateau
+        >>> reduce = ReduceOnPlateau("val_loss", factor=0.5, patience=3)
+        >>> reduce.factor, reduce.patience
+        (0.5, 3)
     """
 
     def __init__(

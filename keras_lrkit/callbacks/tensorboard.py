@@ -21,12 +21,11 @@ class TensorBoard(keras.callbacks.TensorBoard):
     (``LearningRateLogger``, ``ReduceOnPlateau``), else the rate the optimizer
     used for the epoch's last step. Everything else is Keras's.
 
-    Example:
-
-    >>> from keras_lrkit import TensorBoard
-    >>> board = TensorBoard("runs/logs")
-    >>> board.log_dir
-    'runs/logs'
+    Examples:
+        >>> from keras_lrkit import TensorBoard
+        >>> board = TensorBoard("runs/logs")
+        >>> board.log_dir
+        'runs/logs'
     """
 
     def _collect_learning_rate(self, logs: dict) -> dict:

@@ -53,12 +53,11 @@ class Warmup(Schedule):
         initial_learning_rate: ``a_w``, where the ramp starts. Default 0.
         steps_per_epoch: when given, ``warmup`` counts epochs.
 
-    Example:
-
-    >>> from keras_lrkit import Constant, Warmup
-    >>> s = Warmup(Constant(0.1), 10)
-    >>> [round(float(s(t)), 6) for t in (0, 5, 10, 100)]
-    [0.0, 0.05, 0.1, 0.1]
+    Examples:
+        >>> from keras_lrkit import Constant, Warmup
+        >>> s = Warmup(Constant(0.1), 10)
+        >>> [round(float(s(t)), 6) for t in (0, 5, 10, 100)]
+        [0.0, 0.05, 0.1, 0.1]
     """
 
     def __init__(
@@ -128,12 +127,13 @@ class Chain(Schedule):
         steps_per_epoch: when given, ``boundaries`` count epochs, else steps.
             (Each schedule keeps its own units.)
 
-    Example: 5 steps at 0.1, then a linear decay to 0 over 10 steps.
+    Examples:
+        5 steps at 0.1, then a linear decay to 0 over 10 steps.
 
-    >>> from keras_lrkit import Chain, Constant, LinearDecay
-    >>> s = Chain([Constant(0.1), LinearDecay(0.1, 10)], [5])
-    >>> [round(float(s(t)), 6) for t in (0, 4, 5, 10, 15)]
-    [0.1, 0.1, 0.1, 0.05, 0.0]
+        >>> from keras_lrkit import Chain, Constant, LinearDecay
+        >>> s = Chain([Constant(0.1), LinearDecay(0.1, 10)], [5])
+        >>> [round(float(s(t)), 6) for t in (0, 4, 5, 10, 15)]
+        [0.1, 0.1, 0.1, 0.05, 0.0]
     """
 
     def __init__(
@@ -221,12 +221,13 @@ class Reduced(Schedule):
             factor in (0, 1].
         min_learning_rate: the floor of the reductions (>= 0).
 
-    Example: a cosine, halved from step 10 on.
+    Examples:
+        A cosine, halved from step 10 on.
 
-    >>> from keras_lrkit import CosineDecay, Reduced
-    >>> s = Reduced(CosineDecay(0.1, 100), [[10, 0.5]])
-    >>> [round(float(s(t)), 6) for t in (0, 9, 10, 50)]
-    [0.1, 0.098015, 0.048776, 0.025]
+        >>> from keras_lrkit import CosineDecay, Reduced
+        >>> s = Reduced(CosineDecay(0.1, 100), [[10, 0.5]])
+        >>> [round(float(s(t)), 6) for t in (0, 9, 10, 50)]
+        [0.1, 0.098015, 0.048776, 0.025]
     """
 
     def __init__(

@@ -65,15 +65,16 @@ class CosineRestarts(Schedule):
         min_learning_rate: absolute floor, reached at the end of each period.
         steps_per_epoch: when given, ``period`` counts epochs.
 
-    Example: periods of 10, 20, 40 steps; each restart half as high.
+    Examples:
+        Periods of 10, 20, 40 steps; each restart half as high.
 
-    >>> from keras_lrkit import CosineRestarts
-    >>> s = CosineRestarts(0.1, 10, period_factor=2, peak_factor=0.5)
-    >>> [round(float(s(t)), 6) for t in (0, 5, 10, 20, 30)]
-    [0.1, 0.05, 0.05, 0.025, 0.025]
+        >>> from keras_lrkit import CosineRestarts
+        >>> s = CosineRestarts(0.1, 10, period_factor=2, peak_factor=0.5)
+        >>> [round(float(s(t)), 6) for t in (0, 5, 10, 20, 30)]
+        [0.1, 0.05, 0.05, 0.025, 0.025]
 
-    Reference: Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with
-    Warm Restarts (2017).
+        Reference: Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with
+        Warm Restarts (2017).
     """
 
     def __init__(
@@ -215,14 +216,13 @@ class OneCycle(Schedule):
         three_phase: go back down to ``a_0`` before the final descent.
         steps_per_epoch: when given, ``total`` counts epochs.
 
-    Example:
+    Examples:
+        >>> from keras_lrkit import OneCycle
+        >>> s = OneCycle(0.1, 100)
+        >>> [round(float(s(t)), 6) for t in (0, 29, 64, 99, 500)]
+        [0.004, 0.1, 0.05, 0.0, 0.0]
 
-    >>> from keras_lrkit import OneCycle
-    >>> s = OneCycle(0.1, 100)
-    >>> [round(float(s(t)), 6) for t in (0, 29, 64, 99, 500)]
-    [0.004, 0.1, 0.05, 0.0, 0.0]
-
-    Reference: Smith & Topin, Super-Convergence (2017).
+        Reference: Smith & Topin, Super-Convergence (2017).
     """
 
     def __init__(
@@ -341,14 +341,13 @@ class Cyclic(Schedule):
         steps_per_epoch: when given, ``half_period`` (and exp_range's ``t``)
             count epochs.
 
-    Example:
+    Examples:
+        >>> from keras_lrkit import Cyclic
+        >>> s = Cyclic(0.001, 0.01, 5)
+        >>> [round(float(s(t)), 6) for t in (0, 5, 10, 12)]
+        [0.001, 0.01, 0.001, 0.0046]
 
-    >>> from keras_lrkit import Cyclic
-    >>> s = Cyclic(0.001, 0.01, 5)
-    >>> [round(float(s(t)), 6) for t in (0, 5, 10, 12)]
-    [0.001, 0.01, 0.001, 0.0046]
-
-    Reference: Smith, Cyclical Learning Rates for Training Neural Networks (2017).
+        Reference: Smith, Cyclical Learning Rates for Training Neural Networks (2017).
     """
 
     def __init__(

@@ -57,14 +57,15 @@ class StepDecay(Schedule):
         steps_per_epoch: when given, ``milestones`` and ``every`` count epochs;
             otherwise optimizer steps.
 
-    Example (ResNet: divide by 10 at epochs 30, 60 and 90):
+    Examples:
+        ResNet: divide by 10 at epochs 30, 60 and 90.
 
-    >>> from keras_lrkit import StepDecay
-    >>> s = StepDecay(0.1, [30, 60, 90], steps_per_epoch=100)
-    >>> [round(float(s(e * 100)), 6) for e in (0, 29, 30, 59, 60, 90, 200)]
-    [0.1, 0.1, 0.01, 0.01, 0.001, 0.0001, 0.0001]
-    >>> round(float(s(2999)), 6), round(float(s(3000)), 6)  # last batch of 29, first of 30
-    (0.1, 0.01)
+        >>> from keras_lrkit import StepDecay
+        >>> s = StepDecay(0.1, [30, 60, 90], steps_per_epoch=100)
+        >>> [round(float(s(e * 100)), 6) for e in (0, 29, 30, 59, 60, 90, 200)]
+        [0.1, 0.1, 0.01, 0.01, 0.001, 0.0001, 0.0001]
+        >>> round(float(s(2999)), 6), round(float(s(3000)), 6)  # last batch of 29, first of 30
+        (0.1, 0.01)
     """
 
     def __init__(
@@ -184,15 +185,14 @@ class CosineDecay(_DecayToFloor):
         steps_per_epoch: when given, ``total`` counts epochs and ``t`` moves
             smoothly inside an epoch (``t = step / steps_per_epoch``).
 
-    Example:
+    Examples:
+        >>> from keras_lrkit import CosineDecay
+        >>> s = CosineDecay(0.1, 100)
+        >>> [round(float(s(t)), 6) for t in (0, 50, 100, 150)]
+        [0.1, 0.05, 0.0, 0.0]
 
-    >>> from keras_lrkit import CosineDecay
-    >>> s = CosineDecay(0.1, 100)
-    >>> [round(float(s(t)), 6) for t in (0, 50, 100, 150)]
-    [0.1, 0.05, 0.0, 0.0]
-
-    Reference: Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with
-    Warm Restarts (2017).
+        Reference: Loshchilov & Hutter, SGDR: Stochastic Gradient Descent with
+        Warm Restarts (2017).
     """
 
     def _decay(self, t: Any) -> Any:
@@ -220,12 +220,11 @@ class PolynomialDecay(_DecayToFloor):
         min_learning_rate: absolute floor reached at ``T``. Default 0.
         steps_per_epoch: when given, ``total`` counts epochs.
 
-    Example:
-
-    >>> from keras_lrkit import PolynomialDecay
-    >>> s = PolynomialDecay(0.1, 10, power=2.0)
-    >>> [round(float(s(t)), 6) for t in (0, 5, 10, 20)]
-    [0.1, 0.025, 0.0, 0.0]
+    Examples:
+        >>> from keras_lrkit import PolynomialDecay
+        >>> s = PolynomialDecay(0.1, 10, power=2.0)
+        >>> [round(float(s(t)), 6) for t in (0, 5, 10, 20)]
+        [0.1, 0.025, 0.0, 0.0]
     """
 
     def __init__(
@@ -274,12 +273,11 @@ class LinearDecay(PolynomialDecay):
         min_learning_rate: absolute floor reached at ``T``. Default 0.
         steps_per_epoch: when given, ``total`` counts epochs.
 
-    Example:
-
-    >>> from keras_lrkit import LinearDecay
-    >>> s = LinearDecay(0.1, 10)
-    >>> [round(float(s(t)), 6) for t in (0, 5, 10, 20)]
-    [0.1, 0.05, 0.0, 0.0]
+    Examples:
+        >>> from keras_lrkit import LinearDecay
+        >>> s = LinearDecay(0.1, 10)
+        >>> [round(float(s(t)), 6) for t in (0, 5, 10, 20)]
+        [0.1, 0.05, 0.0, 0.0]
     """
 
     def __init__(
@@ -321,12 +319,11 @@ class ExponentialDecay(Schedule):
         min_learning_rate: absolute floor. Default 0.
         steps_per_epoch: when given, ``every`` counts epochs.
 
-    Example:
-
-    >>> from keras_lrkit import ExponentialDecay
-    >>> s = ExponentialDecay(0.1, 0.5, every=10)
-    >>> [round(float(s(t)), 6) for t in (0, 5, 10, 20)]
-    [0.1, 0.070711, 0.05, 0.025]
+    Examples:
+        >>> from keras_lrkit import ExponentialDecay
+        >>> s = ExponentialDecay(0.1, 0.5, every=10)
+        >>> [round(float(s(t)), 6) for t in (0, 5, 10, 20)]
+        [0.1, 0.070711, 0.05, 0.025]
     """
 
     def __init__(
@@ -380,14 +377,13 @@ class InverseSqrtDecay(Schedule):
         timescale: ``tau`` > 0, in epochs or steps. Default 1.
         steps_per_epoch: when given, ``timescale`` counts epochs.
 
-    Example:
+    Examples:
+        >>> from keras_lrkit import InverseSqrtDecay
+        >>> s = InverseSqrtDecay(0.1, timescale=100)
+        >>> [round(float(s(t)), 6) for t in (0, 300, 9900)]
+        [0.1, 0.05, 0.01]
 
-    >>> from keras_lrkit import InverseSqrtDecay
-    >>> s = InverseSqrtDecay(0.1, timescale=100)
-    >>> [round(float(s(t)), 6) for t in (0, 300, 9900)]
-    [0.1, 0.05, 0.01]
-
-    Reference: Vaswani et al., Attention Is All You Need (2017), section 5.3.
+        Reference: Vaswani et al., Attention Is All You Need (2017), section 5.3.
     """
 
     def __init__(
@@ -421,12 +417,11 @@ class Constant(Schedule):
         learning_rate: ``a``.
         steps_per_epoch: only used to label plots in epochs.
 
-    Example:
-
-    >>> from keras_lrkit import Constant
-    >>> s = Constant(0.01)
-    >>> [round(float(s(t)), 6) for t in (0, 10**6)]
-    [0.01, 0.01]
+    Examples:
+        >>> from keras_lrkit import Constant
+        >>> s = Constant(0.01)
+        >>> [round(float(s(t)), 6) for t in (0, 10**6)]
+        [0.01, 0.01]
     """
 
     def __init__(self, learning_rate: float, *, steps_per_epoch: int | str | None = None) -> None:

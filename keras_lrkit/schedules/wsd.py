@@ -100,15 +100,16 @@ class WarmupStableDecay(Schedule):
             (absolute, <= ``learning_rate``). Default 0.
         steps_per_epoch: when given (or "fit"), durations count epochs.
 
-    Example: 100 steps, a warmup of 10 and a 1-sqrt cooldown over the last 20.
+    Examples:
+        100 steps, a warmup of 10 and a 1-sqrt cooldown over the last 20.
 
-    >>> from keras_lrkit import WarmupStableDecay
-    >>> s = WarmupStableDecay(0.1, 100, warmup=10, decay=20)
-    >>> [round(float(s(t)), 6) for t in (0, 5, 10, 79, 80, 85, 99, 100)]
-    [0.0, 0.05, 0.1, 0.1, 0.1, 0.05, 0.002532, 0.0]
+        >>> from keras_lrkit import WarmupStableDecay
+        >>> s = WarmupStableDecay(0.1, 100, warmup=10, decay=20)
+        >>> [round(float(s(t)), 6) for t in (0, 5, 10, 79, 80, 85, 99, 100)]
+        [0.0, 0.05, 0.1, 0.1, 0.1, 0.05, 0.002532, 0.0]
 
-    Reference: Hägele et al., Scaling Laws and Compute-Optimal Training Beyond
-    Fixed Training Durations (NeurIPS 2024); Hu et al., MiniCPM (2024).
+        Reference: Hägele et al., Scaling Laws and Compute-Optimal Training Beyond
+        Fixed Training Durations (NeurIPS 2024); Hu et al., MiniCPM (2024).
     """
 
     def __init__(
@@ -194,12 +195,13 @@ class Cooldown(Schedule):
         start: the step the cooldown begins at, or None (not started).
         min_learning_rate: where it ends (>= 0).
 
-    Example: a constant rate, cooled down over 10 steps from step 20.
+    Examples:
+        A constant rate, cooled down over 10 steps from step 20.
 
-    >>> from keras_lrkit import Constant, Cooldown
-    >>> s = Cooldown(Constant(0.1), 10, shape="linear", start=20)
-    >>> [round(float(s(t)), 6) for t in (0, 20, 25, 30, 99)]
-    [0.1, 0.1, 0.05, 0.0, 0.0]
+        >>> from keras_lrkit import Constant, Cooldown
+        >>> s = Cooldown(Constant(0.1), 10, shape="linear", start=20)
+        >>> [round(float(s(t)), 6) for t in (0, 20, 25, 30, 99)]
+        [0.1, 0.1, 0.05, 0.0, 0.0]
     """
 
     def __init__(
