@@ -24,7 +24,7 @@ Cases, one module each:
  6. case_cli.py: how soon the lrkit command answers, against python -c pass and import keras;
  7. case_reduce.py: epochs that end with a plateau reduction against epochs that do not;
  8. case_range_test.py: not a timing: each range-test rule's suggested rate, trained, against
-    the best of a grid of rates, on eleven small setups (the README's table).
+    the best of a grid of rates, on eleven small setups (the table of docs/guides/range-test.md).
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from .plotting import plot_lr_range_test
 LearningRateSchedule = keras.optimizers.schedules.LearningRateSchedule
 Array = np.ndarray
 
-#: The rule of ``LRFinderResult.suggestion``, chosen by measurement (README: "Which rate
-#: the range test suggests"; ``benchmarks/case_range_test.py``).
+#: The rule of ``LRFinderResult.suggestion``, chosen by measurement (docs/guides/range-test.md,
+#: "Which rate the range test suggests"; ``benchmarks/case_range_test.py``).
 DEFAULT_RULE = "minimum/4"
 
 
@@ -261,7 +261,7 @@ class LRFinderResult:
           factor of two of the largest one that converges; take a third or a
           quarter of it. Of the rules here it is the one whose rate trained
           to at least 0.9x the best of a grid of rates on every setup measured
-          (README, "Which rate the range test suggests").
+          (docs/guides/range-test.md, "Which rate the range test suggests").
         - ``"valley"``, fastai's default since 2021 (``valley`` in
           ``fastai/callback/schedule.py``): the longest run of steps along
           which the loss keeps falling (a longest decreasing subsequence) and
@@ -372,8 +372,8 @@ def find_learning_rate(
     "steepest" or "minimum" (``LRFinderResult.suggest``). The default is the
     rule whose rate trained to at least 0.9x the best of a grid of rates on
     every setup measured (CNN, MLP, GRU and ResNet; SGD with momentum and
-    Adam; with and without BatchNorm; MNIST-1D and the digits): README,
-    "Which rate the range test suggests", and ``benchmarks/case_range_test.py``.
+    Adam; with and without BatchNorm; MNIST-1D and the digits): the table in
+    docs/guides/range-test.md, from ``benchmarks/case_range_test.py``.
     When the loss never fell during the test there is nothing to read and the
     suggestion is None: give the test more steps or a narrower range.
 
