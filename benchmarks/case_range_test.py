@@ -12,14 +12,17 @@ run (a non-finite loss, or chance accuracy) scores what it reached. The default 
 0.9x on every setup where it suggests a rate.
 
 It also measures how far the smoothed loss strays from the raw losses it
-smooths, in pixels of ``result.plot()``'s figure: the largest mean of
+smooths, in pixels of ``result.plot()``'s figure: the largest median of
 (raw - smoothed) over 9 consecutive steps before training broke, against the
-same for fastai's moving average (beta 0.98), which trails the loss.
+same for fastai's moving average (beta 0.98), which trails the loss, and for
+noise alone around an exact curve.
 
     python benchmarks/run.py --cases 8          # the full table (about 40 min on 2 cores)
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from harness import row
@@ -141,25 +144,40 @@ def accuracy(setup: str, data: dict, rate: float, epochs: int = EPOCHS, seeds=SE
     return float(np.mean(values))
 
 
-def strays(result) -> tuple[float, float]:
-    """Pixels between raw and smoothed loss in result.plot(): ours, and a beta-0.98 moving average's."""
+def strays(result) -> tuple[float, float, float]:
+    """How far the smoothed loss strays from the losses, in pixels of result.plot()'s figure.
+
+    The largest median of (loss - smoothed loss) over 9 consecutive steps before training
+    broke (a median, so that one bad batch, which the curve rightly ignores, does not
+    count): for keras_lrkit's curve, for fastai's moving average (beta 0.98,
+    bias-corrected), and for noise alone: the largest such median that the batch losses'
+    own scatter gives around a curve that is exactly right (sigma from step-to-step
+    differences; the mean over 2,000 draws).
+    """
     figure = result.plot()
     ax = figure.axes[0]
     low, high = ax.get_ylim()
     per_unit = ax.get_window_extent().height / (high - low)
     usable = _usable(result.losses)
-    end = usable[1] if usable else len(result.losses)
-    raw = result.losses[:end]
+    if usable is None:  # the loss never fell: no curve to compare
+        return math.nan, math.nan, math.nan
+    raw = result.losses[: usable[1]]
     average, moving = 0.0, []
-    for i, loss in enumerate(raw):  # fastai's smoothing, bias-corrected
+    for i, loss in enumerate(raw):
         average = 0.98 * average + 0.02 * loss
         moving.append(average / (1 - 0.98 ** (i + 1)))
 
-    def worst(curve):
-        gap = np.convolve(raw - np.asarray(curve), np.ones(9) / 9, mode="valid")
-        return float(np.max(np.abs(gap)) * per_unit) if gap.size else 0.0
+    def worst(gaps):
+        if len(gaps) < 9:
+            return 0.0
+        medians = np.median(np.lib.stride_tricks.sliding_window_view(gaps, 9), axis=-1)
+        return float(np.max(np.abs(medians)) * per_unit)
 
-    return worst(result.smoothed_losses[:end]), worst(moving)
+    sigma = 1.4826 * np.median(np.abs(np.diff(raw))) / np.sqrt(2)
+    draws = np.random.default_rng(0).normal(0, sigma, (2000, len(raw)))
+    noise = float(np.mean([worst(d) for d in draws]))
+    smoothed = result.smoothed_losses[: len(raw)]
+    return worst(raw - smoothed), worst(raw - np.asarray(moving)), noise
 
 
 def measure(setup: str, data: dict, grid=GRID, epochs: int = EPOCHS, num_steps: int = 100,
@@ -174,9 +192,9 @@ def measure(setup: str, data: dict, grid=GRID, epochs: int = EPOCHS, num_steps: 
     for rule in RULES:
         rate = result.suggest(rule)
         rules[rule] = (rate, None if rate is None else accuracy(setup, data, rate, epochs, seeds))
-    ours, moving = strays(result)
+    ours, moving, noise = strays(result)
     return {"grid": scores, "best_rate": best_rate, "best": scores[best_rate], "rules": rules,
-            "stray_px": ours, "moving_average_stray_px": moving}  # fmt: skip
+            "stray_px": ours, "moving_average_stray_px": moving, "noise_px": noise}  # fmt: skip
 
 
 def run(quick: bool, repeats: int) -> list:
@@ -197,6 +215,7 @@ def run(quick: bool, repeats: int) -> list:
                             met=None if rule != DEFAULT_RULE or score is None else score >= 0.9,
                             rate=rate, accuracy=acc, grid_best=line["best"],
                             grid_best_rate=line["best_rate"]))  # fmt: skip
-        rows.append(row(8, f"{setup}: smoothed - raw, largest 9-step mean", round(line["stray_px"], 1),
-                        "px", moving_average_px=round(line["moving_average_stray_px"], 1)))  # fmt: skip
+        rows.append(row(8, f"{setup}: smoothed - raw, largest 9-step median", round(line["stray_px"], 1),
+                        "px", moving_average_px=round(line["moving_average_stray_px"], 1),
+                        noise_px=round(line["noise_px"], 1)))  # fmt: skip
     return rows

@@ -141,6 +141,7 @@ def range_test_table(results_path: str = os.environ.get("LRKIT_CASE8", "benchmar
             f"{r['rate']:.2g}: {r['value']:.2f}x")  # fmt: skip
 
     head = ["setup"] + [f"`{rule}`" for rule in rules] + ["grid's best", "strays (px)"]
+    # strays: keras_lrkit's curve / fastai's moving average / noise alone around an exact curve
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for setup, found in setups.items():
         first = found[rules[0]]
@@ -148,7 +149,9 @@ def range_test_table(results_path: str = os.environ.get("LRKIT_CASE8", "benchmar
         lines.append("| " + " | ".join(
             [setup] + [cell(found[rule]) for rule in rules]
             + [f"{first['grid_best_rate']:.2g}: {first['grid_best']:.1%}",
-               f"{strays['value']:.1f} (moving average: {strays['moving_average_px']:.1f})"]) + " |")  # fmt: skip
+               "-" if strays["value"] is None or strays["value"] != strays["value"] else
+               f"{strays['value']:.0f} / {strays['moving_average_px']:.0f} / {strays['noise_px']:.0f}"])
+            + " |")  # fmt: skip
     return "\n".join(lines)
 
 

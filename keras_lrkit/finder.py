@@ -66,11 +66,13 @@ def running_median(values: np.ndarray) -> np.ndarray:
     return out
 
 
-def local_linear(values: np.ndarray, window: int) -> np.ndarray:
-    """LOESS of degree 1: at each i, the weighted least-squares line through values[i-window :
-    i+window+1] (tricube weights (1 - (|j - i| / (window + 1))^3)^3), evaluated at i."""
+def local_quadratic(values: np.ndarray, window: int) -> np.ndarray:
+    """LOESS of degree 2: at each i, the weighted least-squares parabola through
+    values[i-window : i+window+1] (tricube weights (1 - (|j - i| / (window + 1))^3)^3),
+    evaluated at i. A parabola follows the bend into the loss's minimum, where a straight
+    line cuts the corner."""
     values = np.asarray(values, dtype=float)
-    if window < 1 or len(values) < 3:
+    if window < 1 or len(values) < 4:
         return values.copy()
     offsets = np.arange(-window, window + 1, dtype=float)
     kernel = (1 - (np.abs(offsets) / (window + 1)) ** 3) ** 3
@@ -80,9 +82,10 @@ def local_linear(values: np.ndarray, window: int) -> np.ndarray:
 
     w = windows(np.ones(len(values))) * kernel  # no weight past either end
     y = windows(values)
-    s0, s1, s2 = w.sum(1), (w * offsets).sum(1), (w * offsets**2).sum(1)
-    t0, t1 = (w * y).sum(1), (w * y * offsets).sum(1)
-    return (s2 * t0 - s1 * t1) / (s0 * s2 - s1**2)
+    powers = np.stack([offsets**k for k in range(3)])  # 1, d, d^2
+    normal = np.einsum("nj,aj,bj->nab", w, powers, powers)  # sum w d^(a+b)
+    right = np.einsum("nj,aj,nj->na", w, powers, y)
+    return np.linalg.solve(normal, right[..., None])[:, 0, 0]  # the fit's value at d = 0
 
 
 def _reading(losses: np.ndarray) -> tuple[np.ndarray, int, int, float, float]:
@@ -115,15 +118,15 @@ def smooth(losses: np.ndarray, window: int) -> np.ndarray:
        it had gained from the start (its highest in the first tenth), plus
        four times the batch losses' scatter (sigma = 1.4826 times the median
        step-to-step change over sqrt(2)), so that noise alone does not count.
-    3. Up to there, LOESS of degree 1 (``local_linear``): at each step the
-       straight line that fits the medians of the ``window`` steps on either
-       side best, with Cleveland's tricube weights, evaluated at the step. Past
+    3. Up to there, LOESS of degree 2 (``local_quadratic``): at each step the
+       parabola that fits the medians of the ``window`` steps on either side
+       best, with Cleveland's tricube weights, evaluated at the step. Past
        there, the running median itself, so the divergence is drawn as it
        happened and never pulls the fit before it upward.
 
     The steps are evenly spaced in log(rate) (exponential mode) or in rate
     (linear mode), so the window is a fixed width of the rate axis. A straight
-    stretch comes out unchanged, at its ends too: no lag and no shift, where a
+    or parabolic stretch comes out unchanged, at its ends too: no lag and no shift, where a
     moving average trails a falling loss by about 1 / (1 - beta) steps (50 for
     fastai's beta = 0.98). Non-finite losses, and all after them, come out NaN.
 
@@ -132,14 +135,14 @@ def smooth(losses: np.ndarray, window: int) -> np.ndarray:
     >>> bool(np.allclose(smooth(line, 5), line))
     True
     >>> spiked = line.copy(); spiked[10] = 50.0  # one bad batch
-    >>> bool(np.abs(smooth(spiked, 5) - line).max() < 0.5 * abs(line[1] - line[0]))
+    >>> bool(np.abs(smooth(spiked, 5) - line).max() < abs(line[1] - line[0]))  # under a step
     True
     """
     losses = np.asarray(losses, dtype=float)
     out = np.full(len(losses), np.nan)
     median, _, end, _, _ = _reading(losses)
     out[: len(median)] = median
-    out[:end] = local_linear(median[:end], window)
+    out[:end] = local_quadratic(median[:end], window)
     return out
 
 
@@ -230,7 +233,7 @@ class LRFinderResult:
         learning_rates: the rate used at each step taken.
         losses: the training loss of each step's batch.
         smoothed_losses: the losses smoothed without lag (``smooth``: a
-            running median of 5, then a local straight-line fit over a window
+            running median of 5, then a local parabola fit over a window
             of the steps, up to where training broke).
         stop_reason: "diverged", "non_finite", "out_of_data" (a generator ended
             before ``num_steps``) or None (all steps taken).

@@ -373,8 +373,8 @@ def hand_made(curve, rates=RATES):
     return LRFinderResult(rates[: len(curve)], curve, curve.copy())
 
 
-def test_smoothing_is_a_local_line_fit_with_no_lag():
-    from keras_lrkit.finder import local_linear, smooth
+def test_smoothing_is_a_local_parabola_fit_with_no_lag():
+    from keras_lrkit.finder import local_quadratic, smooth
 
     rng = np.random.default_rng(0)
     steps = np.arange(100.0)
@@ -388,9 +388,9 @@ def test_smoothing_is_a_local_line_fit_with_no_lag():
     for i in (0, 3, 50, 99):
         window = np.arange(max(0, i - 5), min(100, i + 6))
         weights = (1 - (np.abs(window - i) / 6) ** 3) ** 3
-        line = np.polyfit(window - i, median[window], 1, w=np.sqrt(weights))
-        np.testing.assert_allclose(smoothed[i], np.polyval(line, 0), rtol=1e-10)
-        np.testing.assert_allclose(local_linear(median, 5)[i], np.polyval(line, 0), rtol=1e-10)
+        parabola = np.polyfit(window - i, median[window], 2, w=np.sqrt(weights))
+        np.testing.assert_allclose(smoothed[i], np.polyval(parabola, 0), rtol=1e-10)
+        np.testing.assert_allclose(local_quadratic(median, 5)[i], np.polyval(parabola, 0), rtol=1e-10)
     # No lag: on the steepest stretch the curve sits on the truth, where a beta=0.98 moving
     # average (fastai's, bias-corrected) trails it far above.
     average, moving = 0.0, []
