@@ -3,7 +3,7 @@
 For each of eleven small setups (CNN, MLP, GRU and a 1-D ResNet; SGD with
 momentum 0.9 and Adam; with and without BatchNorm; MNIST-1D and
 scikit-learn's digits) a fresh model runs ``find_learning_rate`` with its
-defaults (1e-7 to 10, 100 steps, batch 64), then trains for 5 epochs at each
+defaults (1e-7 to 10, 300 steps; batch 64), then trains for 5 epochs at each
 rule's suggestion and at every rate of a log grid (four per decade, 10^-3.5 to
 10^0.75). Every accuracy is the final validation accuracy averaged over two
 seeds (initial weights and batch order; the same two for every rate). The
@@ -180,7 +180,7 @@ def strays(result) -> tuple[float, float, float]:
     return worst(raw - smoothed), worst(raw - np.asarray(moving)), noise
 
 
-def measure(setup: str, data: dict, grid=GRID, epochs: int = EPOCHS, num_steps: int = 100,
+def measure(setup: str, data: dict, grid=GRID, epochs: int = EPOCHS, num_steps: int = 300,
             seeds=SEEDS) -> dict:  # fmt: skip
     """One setup's line of the table."""
     x, y = data["train"]
@@ -206,7 +206,7 @@ def run(quick: bool, repeats: int) -> list:
         name = SETUPS[setup][0]
         if name not in cache:
             cache[name] = load(name, max_samples=600 if quick else None)
-        line = measure(setup, cache[name], grid, epochs, num_steps=30 if quick else 100,
+        line = measure(setup, cache[name], grid, epochs, num_steps=30 if quick else 300,
                        seeds=SEEDS[:1] if quick else SEEDS)  # fmt: skip
         for rule, (rate, acc) in line["rules"].items():
             score = None if acc is None else round(acc / line["best"], 3)

@@ -49,7 +49,7 @@ def main(argv=None) -> dict:
     p.add_argument("--depth", type=int, default=8, help="ResNet depth, 6n+2 (default 8)")
     p.add_argument("--epochs", type=int, default=5, help="epochs of each check run (default 5)")
     p.add_argument(
-        "--num-steps", type=int, default=100, help="steps of the range test (default 100)"
+        "--num-steps", type=int, default=300, help="steps of the range test (default 300)"
     )
     p.add_argument("--batch-size", type=int, default=128)
     p.add_argument("--max-samples", type=int, help="use only this many sequences (smoke tests)")

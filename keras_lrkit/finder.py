@@ -23,7 +23,7 @@ Array = np.ndarray
 
 #: The rule of ``LRFinderResult.suggestion``, chosen by measurement (docs/guides/range-test.md,
 #: "Which rate the range test suggests"; ``benchmarks/case_range_test.py``).
-DEFAULT_RULE = "minimum/4"
+DEFAULT_RULE = "minimum/3"
 
 
 def _format(path: str) -> str:
@@ -177,9 +177,9 @@ def _lowest(losses: np.ndarray, smoothed: np.ndarray) -> int | None:
     return skip + int(np.argmin(smoothed[skip:end]))
 
 
-def _quarter_of_minimum(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | None:
+def _third_of_minimum(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | None:
     lowest = _lowest(losses, smoothed)
-    return None if lowest is None else float(rates[lowest] / 4)
+    return None if lowest is None else float(rates[lowest] / 3)
 
 
 def _minimum(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | None:
@@ -218,7 +218,7 @@ def _valley(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | 
 
 
 _RULES = {
-    "minimum/4": _quarter_of_minimum,
+    "minimum/3": _third_of_minimum,
     "valley": _valley,
     "steepest": _steepest,
     "minimum": _minimum,
@@ -238,7 +238,7 @@ class LRFinderResult:
         stop_reason: "diverged", "non_finite", "out_of_data" (a generator ended
             before ``num_steps``) or None (all steps taken).
         mode: "exponential" or "linear", the spacing of the rates.
-        rule: the rule ``suggestion`` follows ("minimum/4" unless chosen).
+        rule: the rule ``suggestion`` follows ("minimum/3" unless chosen).
     """
 
     learning_rates: np.ndarray
@@ -258,7 +258,7 @@ class LRFinderResult:
         to where training broke (where the smoothed loss climbs back a quarter
         of what it had gained):
 
-        - ``"minimum/4"``, the default: a quarter of the rate at the lowest
+        - ``"minimum/3"``, the default: a third of the rate at the lowest
           smoothed loss. Smith (2017, "Cyclical learning rates for training
           neural networks", section 3.3): the best rate is usually within a
           factor of two of the largest one that converges; take a third or a
@@ -288,7 +288,7 @@ class LRFinderResult:
 
     @property
     def suggestion(self) -> float | None:
-        """The rate of ``rule`` ("minimum/4" unless chosen): where to start training."""
+        """The rate of ``rule`` ("minimum/3" unless chosen): where to start training."""
         return self.suggest()
 
     @property
@@ -350,7 +350,7 @@ def find_learning_rate(
     batch_size: int | None = None,
     min_lr: float = 1e-7,
     max_lr: float = 10.0,
-    num_steps: int = 100,
+    num_steps: int = 300,
     mode: str = "exponential",
     smoothing_window: float = 0.05,
     divergence_threshold: float = 4.0,
@@ -370,7 +370,7 @@ def find_learning_rate(
 
     The losses are then smoothed without lag (``smooth``: a robust local
     linear fit over ``smoothing_window`` of the steps on each side), and
-    ``result.suggestion`` is the rate of ``rule``: "minimum/4" (a quarter of
+    ``result.suggestion`` is the rate of ``rule``: "minimum/3" (a third of
     the rate at the lowest smoothed loss), "valley" (fastai's default),
     "steepest" or "minimum" (``LRFinderResult.suggest``). The default is the
     rule whose rate trained to at least 0.9x the best of a grid of rates on

@@ -257,12 +257,12 @@ def test_find_lr_demo(tmp_path):
         raise AssertionError(f"summary.json holds {constant}")
 
     summary = json.loads((tmp_path / "summary.json").read_text(), parse_constant=not_json)
-    assert list(summary["rules"]) == ["minimum/4", "valley", "steepest", "minimum"]
+    assert list(summary["rules"]) == ["minimum/3", "valley", "steepest", "minimum"]
     assert 1e-5 <= summary["suggestion"] <= 10
-    assert summary["suggestion"] == summary["rules"]["minimum/4"] == summary["min_loss_lr"] / 4
+    assert summary["suggestion"] == summary["rules"]["minimum/3"] == summary["min_loss_lr"] / 3
     assert set(summary["runs"]) == {"suggestion / 100", "suggestion", "suggestion x 100"}
     assert summary["runs"]["suggestion"]["learning_rate"] == summary["suggestion"]
-    assert f"the suggestion (minimum/4): {summary['suggestion']:.3g}" in out and "None" not in out
+    assert f"the suggestion (minimum/3): {summary['suggestion']:.3g}" in out and "None" not in out
     assert (tmp_path / "lr_range_test.png").exists()
 
 

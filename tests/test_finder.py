@@ -45,10 +45,10 @@ def test_suggestions_against_the_stability_limit_and_divergence_past_it(rate):
     assert critical / 100 < result.suggest("minimum") < critical
     # Full-batch gradient descent on a quadratic: a rate just past the limit takes longer
     # than the test to blow up the top eigendirection, so the lowest loss lies several
-    # times past it, and a quarter of it (the default) a little past the limit too, as
+    # times past it, and a third of it (the default) a little past the limit too, as
     # find_learning_rate's docstring says.
     assert critical < result.min_loss_lr < 10 * critical
-    assert result.suggestion == result.min_loss_lr / 4 < 2 * critical
+    assert result.suggestion == result.min_loss_lr / 3 < 2 * critical
     assert result.stop_reason == "diverged"
     assert result.learning_rates[-1] > critical  # it only diverged past the limit
     assert len(result.losses) == len(result.learning_rates) == len(result.smoothed_losses) < 100
@@ -425,10 +425,10 @@ def test_each_rule_on_a_curve_with_a_known_answer():
     result = hand_made(curve)
     # steepest: the middle of the tanh, where d loss / d log(rate) is most negative
     assert result.suggest("steepest") == pytest.approx(RATES[50], rel=1e-12)
-    # minimum / minimum/4: the lowest loss before the break is at step 79
+    # minimum / minimum/3: the lowest loss before the break is at step 79
     assert result.min_loss_lr == pytest.approx(RATES[79], rel=1e-12)
     assert result.suggest("minimum") == pytest.approx(RATES[79] / 10, rel=1e-12)
-    assert result.suggest("minimum/4") == result.suggestion == pytest.approx(RATES[79] / 4)
+    assert result.suggest("minimum/3") == result.suggestion == pytest.approx(RATES[79] / 3)
 
 
 def test_valley_is_halfway_along_the_longest_fall():
