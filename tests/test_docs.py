@@ -2,11 +2,12 @@
 
 A page's Python blocks run in order, in one fresh Python process per page (in a
 temporary folder), after tests/docs_preamble.py, which defines what the guides
-take as given (``make_model()``, ``x_train``...). A comment on the line before a
-fence changes that, and says why:
+take as given (``make_model()``, ``x_train``...). The examples are written for
+TensorFlow, Keras's default backend, and run in the suite's TensorFlow run. A
+comment on the line before a fence changes that, and says why:
 
 - ``<!-- test: alone -->``: the block runs in a process of its own;
-- ``<!-- test: alone, jax -->``: ... on Keras's JAX backend (skipped without JAX);
+- ``<!-- test: alone, jax -->``: ... in the suite's run on Keras's JAX backend;
 - ``<!-- test: run -->``: a bash block whose lines run one by one;
 - ``<!-- test: skip (why) -->``: not run here, and the reason names what runs it.
 
@@ -15,7 +16,6 @@ A bash block needs one of the last two.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import re
 import subprocess
@@ -55,19 +55,24 @@ def run_python(code: str, tmp_path: Path, backend: str | None = None) -> None:
 @pytest.mark.parametrize("page", PAGES)
 def test_every_block_runs_or_says_what_runs_it(page, tmp_path):
     found = blocks(page)
+    here = keras.backend.backend()
     shared = []
     for lang, how, code in found:
         if how.startswith("skip"):
             assert re.fullmatch(r"skip \(.{10,}\)", how), f"{page}: a skip says why: {how!r}"
-        elif lang == "python" and how == "":
-            shared.append(code)
-        elif lang == "python" and how == "alone":
-            run_python(code, tmp_path)
+        elif lang == "python" and how in ("", "alone"):
+            if here != "tensorflow":
+                continue  # run in the TensorFlow run of the suite
+            if how == "":
+                shared.append(code)
+            else:
+                run_python(code, tmp_path)
         elif lang == "python" and how == "alone, jax":
-            if importlib.util.find_spec("jax") is None:
-                continue  # CI installs JAX for its other backends
-            run_python(code, tmp_path, backend="jax")
+            if here == "jax":
+                run_python(code, tmp_path, backend="jax")
         elif lang == "bash" and how == "run":
+            if here != "tensorflow":
+                continue
             (tmp_path / "history.csv").write_text("epoch,loss,val_loss\n0,1.0,1.1\n1,0.5,0.7\n")
             for line in code.splitlines():
                 command = line.split("#")[0].strip()
