@@ -263,7 +263,8 @@ class LRFinderResult:
           neural networks", section 3.3): the best rate is usually within a
           factor of two of the largest one that converges; take a third or a
           quarter of it. Of the rules here it is the one whose rate trained
-          to at least 0.9x the best of a grid of rates on every setup measured
+          to at least 0.9x the best of a grid of rates on the most setups
+          measured: ten of eleven, a GRU the exception, where no rule did
           (docs/guides/range-test.md, "Which rate the range test suggests").
         - ``"valley"``, fastai's default since 2021 (``valley`` in
           ``fastai/callback/schedule.py``): the longest run of steps along
@@ -374,9 +375,10 @@ def find_learning_rate(
     the rate at the lowest smoothed loss), "valley" (fastai's default),
     "steepest" or "minimum" (``LRFinderResult.suggest``). The default is the
     rule whose rate trained to at least 0.9x the best of a grid of rates on
-    every setup measured (CNN, MLP, GRU and ResNet; SGD with momentum and
-    Adam; with and without BatchNorm; MNIST-1D and the digits): the table in
-    docs/guides/range-test.md, from ``benchmarks/case_range_test.py``.
+    the most setups measured, ten of eleven (CNN, MLP, GRU and ResNet; SGD
+    with momentum and Adam; with and without BatchNorm; MNIST-1D and the
+    digits; a GRU the exception): the table in docs/guides/range-test.md, from
+    ``benchmarks/case_range_test.py``.
     When the loss never fell during the test there is nothing to read and the
     suggestion is None: give the test more steps or a narrower range.
 
