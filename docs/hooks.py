@@ -119,7 +119,11 @@ def on_files(files, config):
 TABLE_MARKER = "<!-- the table of benchmark case 8, written here by docs/hooks.py from its results -->"
 
 
-def range_test_table(results_path: str = "benchmarks/results/tensorflow-cpu.json") -> str:
+RESULTS = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+                       "benchmarks", "results", "tensorflow-cpu.json")  # fmt: skip
+
+
+def range_test_table(results_path: str = RESULTS) -> str:
     """Benchmark case 8's rows as a Markdown table: each rule's rate and its score per setup."""
     import json
 
