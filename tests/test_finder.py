@@ -501,7 +501,9 @@ def test_the_default_suggestion_trains_a_small_cnn_on_mnist1d(case_range_test):
     data = case.load("mnist1d")
     x, y = data["train"]
     result = find_learning_rate(case.fresh(setup, data, 0.01), x, y, batch_size=64, verbose=0)
-    grid = [10.0**e for e in np.arange(-2.5, 0.1, 0.25)]
+    # Four rates a decade from 0.01, where this model reaches half its best in 5 epochs
+    # (benchmark case 8), to 1, where it stays at chance.
+    grid = [10.0**e for e in np.arange(-2.0, 0.1, 0.25)]
     scores = {rate: case.accuracy(setup, data, rate, seeds=(0,)) for rate in grid}
     suggested = case.accuracy(setup, data, result.suggestion, seeds=(0,))
     best = max(scores.values())
