@@ -292,8 +292,14 @@ def test_a_ctrl_c_during_the_restore_waits_until_everything_is_back(monkeypatch)
 
     monkeypatch.setattr(finder._ModelState, "restore", restore)
     monkeypatch.setattr(keras.Variable, "assign", assign)
-    with pytest.raises(KeyboardInterrupt):
-        find_learning_rate(model, x, y, batch_size=16, num_steps=5, verbose=0)
+    # Python's own Ctrl-C handler, whatever an earlier test in this process left (an
+    # in-process notebook client installs its own): the one a user's script has.
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            find_learning_rate(model, x, y, batch_size=16, num_steps=5, verbose=0)
+    finally:
+        signal.signal(signal.SIGINT, previous)
     assert fired == [True]
     monkeypatch.undo()
     assert_same(model, before)  # every variable back, although Ctrl-C came mid-restore
