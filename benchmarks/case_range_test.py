@@ -28,7 +28,6 @@ import numpy as np
 from harness import row
 
 import keras_lrkit as lrk
-from keras_lrkit.finder import _usable
 
 RULES = lrk.LRFinderResult.RULES
 DEFAULT_RULE = RULES[0]
@@ -158,7 +157,7 @@ def strays(result) -> tuple[float, float, float]:
     ax = figure.axes[0]
     low, high = ax.get_ylim()
     per_unit = ax.get_window_extent().height / (high - low)
-    usable = _usable(result.losses)
+    usable = result.read_steps
     if usable is None:  # the loss never fell: no curve to compare
         return math.nan, math.nan, math.nan
     raw = result.losses[: usable[1]]

@@ -293,6 +293,12 @@ class LRFinderResult:
         return self.suggest()
 
     @property
+    def read_steps(self) -> tuple[int, int] | None:
+        """``(first, end)``: the steps every rule reads, from the second tenth to where
+        training broke (``smooth``); None when the loss never fell (nothing to read)."""
+        return _usable(self.losses)
+
+    @property
     def min_loss_lr(self) -> float | None:
         """The rate at the lowest smoothed loss before training broke (None: the loss never fell)."""
         lowest = _lowest(self.losses, self.smoothed_losses)

@@ -458,6 +458,8 @@ def test_a_bounce_after_the_break_is_not_read_as_a_descent():
     result = hand_made(curve)
     assert RATES[45] < result.min_loss_lr <= RATES[62]
     assert result.suggest("steepest") <= RATES[62]
+    first, end = result.read_steps
+    assert first == 10 and 60 < end <= 63  # it broke within two steps of the turn
 
 
 def test_a_loss_that_never_fell_has_no_suggestion():
@@ -466,7 +468,7 @@ def test_a_loss_that_never_fell_has_no_suggestion():
     flat[90:] = 2.3 + np.arange(10)  # and then diverged
     result = hand_made(flat)
     assert all(result.suggest(rule) is None for rule in RULES)
-    assert result.suggestion is None and result.min_loss_lr is None
+    assert result.suggestion is None and result.min_loss_lr is None and result.read_steps is None
     result.plot()  # draws the curve with nothing marked
 
 
