@@ -144,7 +144,8 @@ def range_test_table(results_path: str = RESULTS) -> str:
         return f"{r['rate']:.2g}: **{r['value']:.2f}x**" if r.get("target") else (
             f"{r['rate']:.2g}: {r['value']:.2f}x")  # fmt: skip
 
-    head = ["setup"] + [f"`{rule}`" for rule in rules] + ["grid's best", "strays (px)"]
+    head = ["setup"] + [f"`{rule}`" for rule in rules] + ["grid's best",
+                                                        "strays, px: curve / moving average / noise"]
     # strays: keras_lrkit's curve / fastai's moving average / noise alone around an exact curve
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for setup, found in setups.items():
