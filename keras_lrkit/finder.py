@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -168,42 +168,30 @@ def _usable(losses: np.ndarray) -> tuple[int, int] | None:
     return skip, end
 
 
-def _lowest(losses: np.ndarray, smoothed: np.ndarray) -> int | None:
-    """The step of the lowest smoothed loss before training broke (None: nothing to read)."""
-    usable = _usable(losses)
-    if usable is None:
-        return None
-    skip, end = usable
-    return skip + int(np.argmin(smoothed[skip:end]))
+# Each rule reads the smoothed losses of the steps [first, end) (``_usable``) and returns a rate.
 
 
-def _third_of_minimum(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | None:
-    lowest = _lowest(losses, smoothed)
-    return None if lowest is None else float(rates[lowest] / 3)
+def _lowest(smoothed: Array, first: int, end: int) -> int:
+    """The step of the lowest smoothed loss among the steps read."""
+    return first + int(np.argmin(smoothed[first:end]))
 
 
-def _minimum(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | None:
-    lowest = _lowest(losses, smoothed)
-    return None if lowest is None else float(rates[lowest] / 10)
+def _fraction_of_minimum(divisor: float) -> Callable[..., float]:
+    def rule(rates: Array, smoothed: Array, first: int, end: int, mode: str) -> float:
+        return float(rates[_lowest(smoothed, first, end)] / divisor)
+
+    return rule
 
 
-def _steepest(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | None:
-    lowest = _lowest(losses, smoothed)
-    if lowest is None:
-        return None
-    skip = _usable(losses)[0]
-    stop = max(lowest + 1, skip + 3)  # the descent into the lowest loss, three steps at least
+def _steepest(rates: Array, smoothed: Array, first: int, end: int, mode: str) -> float:
+    stop = max(_lowest(smoothed, first, end) + 1, first + 3)  # the descent, three steps at least
     x = np.log(rates) if mode == "exponential" else rates
-    slope = np.gradient(smoothed[skip:stop], x[skip:stop])
-    return float(rates[skip + int(np.argmin(slope))])
+    slope = np.gradient(smoothed[first:stop], x[first:stop])
+    return float(rates[first + int(np.argmin(slope))])
 
 
-def _valley(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | None:
-    usable = _usable(losses)
-    if usable is None:
-        return None
-    skip, end = usable
-    curve = smoothed[skip:end]
+def _valley(rates: Array, smoothed: Array, first: int, end: int, mode: str) -> float:
+    curve = smoothed[first:end]
     # The longest run of steps along which the loss keeps falling, a longest
     # decreasing subsequence: length[i] is the longest one that ends at step i.
     length = np.ones(len(curve), dtype=int)
@@ -212,16 +200,16 @@ def _valley(rates: Array, losses: Array, smoothed: Array, mode: str) -> float | 
         if higher.size:
             length[i] = higher.max() + 1
     last = int(np.argmax(length))  # the first step where a longest run ends
-    first = last - length[last]  # fastai's bounds and arithmetic, as they are
-    third = (last - first) / 3
-    return float(rates[skip + max(0, first + int(third) + int(third / 2))])
+    start = last - length[last]  # fastai's bounds and arithmetic, as they are
+    third = (last - start) / 3
+    return float(rates[first + max(0, start + int(third) + int(third / 2))])
 
 
 _RULES = {
-    "minimum/3": _third_of_minimum,
+    "minimum/3": _fraction_of_minimum(3),
     "valley": _valley,
     "steepest": _steepest,
-    "minimum": _minimum,
+    "minimum": _fraction_of_minimum(10),
 }
 
 
@@ -285,7 +273,10 @@ class LRFinderResult:
         """
         rule = self.rule if rule is None else rule
         check("rule", rule, rule in _RULES, "one of " + ", ".join(f'"{r}"' for r in _RULES))
-        return _RULES[rule](self.learning_rates, self.losses, self.smoothed_losses, self.mode)
+        steps = self.read_steps
+        if steps is None:
+            return None
+        return _RULES[rule](self.learning_rates, self.smoothed_losses, *steps, self.mode)
 
     @property
     def suggestion(self) -> float | None:
@@ -301,8 +292,12 @@ class LRFinderResult:
     @property
     def min_loss_lr(self) -> float | None:
         """The rate at the lowest smoothed loss before training broke (None: the loss never fell)."""
-        lowest = _lowest(self.losses, self.smoothed_losses)
-        return None if lowest is None else float(self.learning_rates[lowest])
+        steps = self.read_steps
+        return (
+            None
+            if steps is None
+            else float(self.learning_rates[_lowest(self.smoothed_losses, *steps)])
+        )
 
     def plot(self, path: str | None = None) -> Any:
         """Draw loss against rate (log axis), every rule's rate marked; save to ``path`` if given."""
